@@ -1,0 +1,57 @@
+"""Schema migrations with Alembic.
+
+``hub-migrate`` upgrades the database named by ``DATABASE_URL`` to the newest
+revision. Production runs it once before starting new hub processes; the dev
+mode runs it at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+from hub.config import load_settings
+from hub.errors import ConfigurationError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+logger = logging.getLogger(__name__)
+
+
+def sync_url(url: str) -> str:
+    """Return ``url`` with a synchronous driver, which Alembic needs."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        parsed = parsed.set(drivername="sqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # Alembic reads options with ConfigParser interpolation; escape "%".
+    config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` to ``revision``."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Upgrade the hub's database schema.")
+    parser.add_argument("revision", nargs="?", default="head", help="target revision")
+    options = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+    upgrade(settings.database_url, options.revision)
+    logger.info("database schema is at revision %s", options.revision)
