@@ -54,6 +54,8 @@ class Settings:
     relay_interval_seconds: float = 5.0
     relay_grace_seconds: float = 30.0
     webhook_max_body_bytes: int = 1024 * 1024
+    breaker_fail_max: int = 5
+    breaker_reset_seconds: float = 30.0
     log_level: str = "INFO"
 
 
@@ -174,6 +176,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         relay_grace_seconds=_number(env, "HUB_RELAY_GRACE_SECONDS", 30.0, minimum=0),
         webhook_max_body_bytes=_integer(
             env, "HUB_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024
+        ),
+        breaker_fail_max=_integer(env, "HUB_BREAKER_FAIL_MAX", 5, minimum=1),
+        breaker_reset_seconds=_number(
+            env, "HUB_BREAKER_RESET_SECONDS", 30.0, minimum=1
         ),
         log_level=env.get("HUB_LOG_LEVEL", "INFO").upper(),
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -30,10 +31,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the folder of a SQLite database file, which SQLite will not."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def _create_sqlite_engine(url: str) -> AsyncEngine:
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    ensure_sqlite_directory(url)
     engine = _create_async_engine(url, connect_args={"timeout": 30})
 
     # WAL lets the dev worker read while the hub writes; foreign keys are off
@@ -51,3 +57,14 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """Return the INSERT construct of the session's dialect.
+
+    Both PostgreSQL's and SQLite's support ``on_conflict_do_nothing``, which
+    lets a unique constraint decide between concurrent writers.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import make_url
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.config import load_settings
 from hub.errors import ConfigurationError
+from hub.persistence.database import ensure_sqlite_directory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -41,6 +45,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision``."""
+    ensure_sqlite_directory(url)
     command.upgrade(alembic_config(url), revision)
 
 
@@ -55,3 +60,26 @@ def main() -> None:
         raise SystemExit(f"configuration error: {exc}") from None
     upgrade(settings.database_url, options.revision)
     logger.info("database schema is at revision %s", options.revision)
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise ConfigurationError unless the database is at the newest revision."""
+
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        revision = await connection.run_sync(current)
+    head = head_revision()
+    if revision != head:
+        raise ConfigurationError(
+            f"database schema is at revision {revision or 'none'} but this hub "
+            f"needs {head}; run 'hub-migrate' first"
+        )

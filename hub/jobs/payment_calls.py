@@ -1,0 +1,254 @@
+"""The job that sends an operation to its provider.
+
+Each provider call is an attempt row, committed before the call starts and
+finished after it, so even a worker killed mid-call leaves evidence. The
+provider idempotency key is derived from the operation id, so every retry of
+one operation sends the same key and the provider charges at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.base import PaymentRequest, PaymentResult, ProviderOutcome
+from hub import money
+from hub.errors import ProviderError, ProviderRateLimitedError, ProviderUnavailableError
+from hub.jobs.runner import ClaimedJob, WorkerContext, complete_job, retry_or_bury
+from hub.operations import OperationState, change_state
+from hub.persistence.models import Attempt, Operation, utc_now
+
+logger = logging.getLogger(__name__)
+
+
+def provider_idempotency_key(operation_id: str) -> str:
+    """The key sent to the provider on every attempt of one operation."""
+    return f"hub-{operation_id}"
+
+
+def payment_request(operation: Operation) -> PaymentRequest:
+    exponent = money.currency_exponent(operation.currency)
+    return PaymentRequest(
+        operation_id=operation.id,
+        idempotency_key=provider_idempotency_key(operation.id),
+        amount=money.to_decimal(operation.amount_minor, exponent),
+        currency=operation.currency,
+        country=operation.country,
+        payment_method_type=operation.payment_method_type,
+        description=operation.description,
+        customer_id=operation.customer_id,
+        metadata=operation.request_metadata,
+    )
+
+
+async def start_attempt(context: WorkerContext, operation_id: str, job_id: str) -> int:
+    """Record the start of a provider call and return its attempt number."""
+    async with context.sessions.begin() as session:
+        number = (
+            await session.execute(
+                update(Operation)
+                .where(Operation.id == operation_id)
+                .values(attempt_count=Operation.attempt_count + 1, updated_at=utc_now())
+                .returning(Operation.attempt_count)
+            )
+        ).scalar_one()
+        session.add(Attempt(operation_id=operation_id, job_id=job_id, number=number))
+    return number
+
+
+async def run_operation_job(context: WorkerContext, job: ClaimedJob) -> None:
+    assert job.operation_id is not None
+    async with context.sessions() as session:
+        operation = await session.get_one(Operation, job.operation_id)
+    if operation.state != OperationState.PENDING:
+        # An earlier attempt got its answer, or a webhook settled the
+        # operation while this retry waited; calling again would be wrong.
+        async with context.sessions.begin() as session:
+            await complete_job(session=session, job_id=job.id)
+        logger.info(
+            "operation %s is already %s; job %s completed without a provider call",
+            operation.id,
+            operation.state,
+            job.id,
+        )
+        return
+
+    breaker = context.breakers.for_provider(operation.provider)
+    if breaker.current_state == "open":
+        await _record_failure(
+            context,
+            job,
+            operation,
+            None,
+            ProviderUnavailableError(
+                f"circuit breaker for {operation.provider} is open; call not made",
+                provider=operation.provider,
+            ),
+        )
+        return
+
+    number = await start_attempt(context, operation.id, job.id)
+    adapter = context.registry.payment_adapter(operation.provider, context.http)
+    logger.info(
+        "operation %s: calling %s, attempt %d (job %s)",
+        operation.id,
+        operation.provider,
+        number,
+        job.id,
+    )
+    try:
+        with breaker.calling():
+            result = await adapter.create_payment(payment_request(operation))
+    except ProviderError as error:
+        await _record_failure(context, job, operation, number, error)
+        return
+    await _record_success(context, job, operation, number, result)
+
+
+async def _finish_attempt(
+    session: AsyncSession, operation_id: str, number: int, **values: object
+) -> None:
+    await session.execute(
+        update(Attempt)
+        .where(Attempt.operation_id == operation_id, Attempt.number == number)
+        .values(finished_at=utc_now(), **values)
+    )
+
+
+async def _record_success(
+    context: WorkerContext,
+    job: ClaimedJob,
+    operation: Operation,
+    number: int,
+    result: PaymentResult,
+) -> None:
+    values: dict[str, object] = {"provider_reference": result.provider_reference}
+    target = OperationState.PROCESSING
+    if result.outcome is ProviderOutcome.SUCCEEDED:
+        target = OperationState.SUCCEEDED
+    elif result.outcome is ProviderOutcome.FAILED:
+        target = OperationState.FAILED
+        values |= {
+            "error_code": "PROVIDER_DECLINED",
+            "error_message": result.error_message
+            or f"provider status {result.provider_status}",
+            "provider_error_code": result.error_code,
+        }
+
+    async with context.sessions.begin() as session:
+        await _finish_attempt(
+            session,
+            operation.id,
+            number,
+            outcome="succeeded",
+            http_status=result.http_status,
+            provider_request_id=result.provider_request_id,
+            provider_error_code=result.error_code,
+        )
+        # PENDING only: a webhook may already have settled the operation.
+        changed = await change_state(
+            session=session,
+            operation_id=operation.id,
+            to_state=target,
+            from_states=(OperationState.PENDING,),
+            **values,
+        )
+        await complete_job(session=session, job_id=job.id)
+    logger.info(
+        "operation %s: %s answered %s (reference %s)%s",
+        operation.id,
+        operation.provider,
+        result.provider_status,
+        result.provider_reference,
+        "" if changed else "; state already changed by a webhook",
+    )
+
+
+async def _record_failure(
+    context: WorkerContext,
+    job: ClaimedJob,
+    operation: Operation,
+    number: int | None,
+    error: ProviderError,
+) -> None:
+    outcome = "retryable_error" if error.retryable else "permanent_error"
+    retry_after = (
+        error.retry_after if isinstance(error, ProviderRateLimitedError) else None
+    )
+    delay: timedelta | None = None
+    async with context.sessions.begin() as session:
+        if number is not None:
+            await _finish_attempt(
+                session,
+                operation.id,
+                number,
+                outcome=outcome,
+                http_status=error.provider_http_status,
+                provider_error_code=error.provider_code,
+                error_message=error.message,
+            )
+        if error.retryable:
+            delay = await retry_or_bury(
+                session=session,
+                context=context,
+                job=job,
+                error=error.message,
+                retry_after=retry_after,
+            )
+        if not error.retryable or delay is None:
+            final_state = (
+                OperationState.FAILED
+                if not error.retryable
+                else OperationState.DEAD_LETTERED
+            )
+            await change_state(
+                session=session,
+                operation_id=operation.id,
+                to_state=final_state,
+                from_states=(OperationState.PENDING,),
+                error_code=error.reason,
+                error_message=error.message,
+                provider_error_code=error.provider_code,
+            )
+        if not error.retryable:
+            await complete_job(session=session, job_id=job.id, last_error=error.message)
+
+    _log_failure(job, operation, error, delay)
+    if delay is not None:
+        await context.dispatcher.dispatch([job.id], delay=delay)
+
+
+def _log_failure(
+    job: ClaimedJob, operation: Operation, error: ProviderError, delay: timedelta | None
+) -> None:
+    if not error.retryable:
+        logger.warning(
+            "operation %s failed permanently at %s: %s (provider code %s)",
+            operation.id,
+            operation.provider,
+            error.reason,
+            error.provider_code,
+        )
+    elif delay is not None:
+        logger.info(
+            "operation %s: %s on attempt %d; retrying in %.1f s (job %s)",
+            operation.id,
+            error.reason,
+            job.attempts,
+            delay.total_seconds(),
+            job.id,
+        )
+    else:
+        # The alert: retries are exhausted and the outcome at the provider is
+        # unknown, so a person must look at the evidence.
+        logger.error(
+            "operation %s dead-lettered after %d attempts at %s: %s (job %s)",
+            operation.id,
+            job.attempts,
+            operation.provider,
+            error.message,
+            job.id,
+        )
