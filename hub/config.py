@@ -152,6 +152,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "HUB_RETRY_MAX_BACKOFF_SECONDS", 300.0, minimum=0
         ),
     )
+    lease = _number(env, "HUB_JOB_LEASE_SECONDS", 60.0, minimum=1)
+    if lease < rapyd.timeout_seconds + 1:
+        raise ConfigurationError(
+            f"HUB_JOB_LEASE_SECONDS ({lease:g}) must exceed HUB_RAPYD_TIMEOUT_SECONDS "
+            f"({rapyd.timeout_seconds:g}) by at least 1 s, or a live worker's job "
+            "would be handed to another"
+        )
     redis_url = env.get("REDIS_URL") or None
     if not dev and redis_url is None:
         raise ConfigurationError("REDIS_URL is required when HUB_MODE=production")
@@ -169,7 +176,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         tokens=_required(env, "HUB_TOKENS", dev, ""),
         rapyd=rapyd,
         retry=retry,
-        job_lease_seconds=_number(env, "HUB_JOB_LEASE_SECONDS", 60.0, minimum=1),
+        job_lease_seconds=lease,
         relay_interval_seconds=_number(
             env, "HUB_RELAY_INTERVAL_SECONDS", 5.0, minimum=0.05
         ),

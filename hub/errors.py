@@ -168,8 +168,21 @@ class ProviderRateLimitedError(ProviderError):
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
-        super().__init__(message, **kwargs)
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        retry_after: float | None = None,
+        http_status: int | None = None,
+        provider_code: str | None = None,
+    ):
+        super().__init__(
+            message,
+            provider=provider,
+            http_status=http_status,
+            provider_code=provider_code,
+        )
         self.retry_after = retry_after
 
 

@@ -132,7 +132,7 @@ async def change_state(
     operation_id: str,
     to_state: OperationState,
     from_states: tuple[OperationState, ...] = OPEN_STATES,
-    **values: object,
+    values: dict[str, object] | None = None,
 ) -> bool:
     """Move an operation to ``to_state`` if it is in one of ``from_states``.
 
@@ -143,7 +143,7 @@ async def change_state(
     result = await session.execute(
         update(Operation)
         .where(Operation.id == operation_id, Operation.state.in_(from_states))
-        .values(state=to_state, updated_at=utc_now(), **values)
+        .values(state=to_state, updated_at=utc_now(), **(values or {}))
         .returning(Operation.id)
     )
     return result.scalar_one_or_none() is not None

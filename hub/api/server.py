@@ -95,7 +95,8 @@ async def serve(settings: Settings) -> None:
         services, TokenStore.parse(settings.tokens), settings.grpc_address
     )
     await hub_server.start()
-    logger.info("hub gRPC server listening on %s", settings.grpc_address)
+    host = settings.grpc_address.rsplit(":", 1)[0]
+    logger.info("hub gRPC server listening on %s:%d", host, hub_server.port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -154,7 +154,7 @@ async def _record_success(
             operation_id=operation.id,
             to_state=target,
             from_states=(OperationState.PENDING,),
-            **values,
+            values=values,
         )
         await complete_job(session=session, job_id=job.id)
     logger.info(
@@ -209,9 +209,11 @@ async def _record_failure(
                 operation_id=operation.id,
                 to_state=final_state,
                 from_states=(OperationState.PENDING,),
-                error_code=error.reason,
-                error_message=error.message,
-                provider_error_code=error.provider_code,
+                values={
+                    "error_code": error.reason,
+                    "error_message": error.message,
+                    "provider_error_code": error.provider_code,
+                },
             )
         if not error.retryable:
             await complete_job(session=session, job_id=job.id, last_error=error.message)

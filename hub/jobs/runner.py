@@ -51,8 +51,9 @@ class ClaimedJob:
 
 
 def lease_seconds(settings: Settings) -> float:
-    """A lease outlasts the slowest provider call, so a live worker keeps it."""
-    return max(settings.job_lease_seconds, settings.rapyd.timeout_seconds + 10)
+    # The settings ensure the lease outlasts the slowest provider call, so a
+    # live worker never loses its job to another.
+    return settings.job_lease_seconds
 
 
 def backoff_seconds(

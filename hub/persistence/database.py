@@ -34,7 +34,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def ensure_sqlite_directory(url: str) -> None:
     """Create the folder of a SQLite database file, which SQLite will not."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (
+        None,
+        "",
+        ":memory:",
+    ):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 

@@ -92,7 +92,7 @@ async def update_operation_status(
     else:
         target = OperationState.PROCESSING
     changed = await change_state(
-        session=session, operation_id=operation.id, to_state=target, **values
+        session=session, operation_id=operation.id, to_state=target, values=values
     )
     if not changed:
         return HandlerResult("ignored", f"operation is already {operation.state}")
