@@ -7,6 +7,7 @@ at the webhook edge, and whether a retry of the same request can succeed.
 Errors are turned into gRPC statuses in one place, ``hub.api.status``.
 
     HubError
+    ├── InternalError                INTERNAL, an unexpected failure
     ├── ValidationError              INVALID_ARGUMENT, with field violations
     ├── NotFoundError                NOT_FOUND
     ├── IdempotencyError
@@ -56,6 +57,13 @@ class HubError(Exception):
         super().__init__(message)
         self.message = message
         self.metadata = dict(metadata or {})
+
+
+class InternalError(HubError):
+    """An unexpected failure; retrying with the same idempotency key is safe."""
+
+    reason = "INTERNAL"
+    retryable = True
 
 
 class ValidationError(HubError):
@@ -201,7 +209,7 @@ class ProviderRejectedError(ProviderError):
 
 
 CATALOG: tuple[type[HubError], ...] = (
-    HubError,
+    InternalError,
     ValidationError,
     NotFoundError,
     IdempotencyKeyReusedError,

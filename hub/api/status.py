@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from hub.errors import ERROR_DOMAIN, HubError, ValidationError
+from hub.errors import ERROR_DOMAIN, HubError, InternalError, ValidationError
 
 
 def _packed(message: object) -> any_pb2.Any:
@@ -54,17 +54,9 @@ def to_grpc_status(error: HubError) -> grpc.Status:
 
 def internal_status(error_id: str) -> grpc.Status:
     """A status for an unexpected failure that reveals nothing internal."""
-    status = status_pb2.Status(
-        code=code_pb2.INTERNAL,
-        message=f"internal error; the hub logged it with error id {error_id}",
-        details=[
-            _packed(
-                error_details_pb2.ErrorInfo(
-                    reason="INTERNAL",
-                    domain=ERROR_DOMAIN,
-                    metadata={"error_id": error_id, "retryable": "true"},
-                )
-            )
-        ],
+    return to_grpc_status(
+        InternalError(
+            f"internal error; the hub logged it with error id {error_id}",
+            metadata={"error_id": error_id},
+        )
     )
-    return rpc_status.to_status(status)
