@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 def _is_not_outage(error: BaseException) -> bool:
-    return isinstance(error, ProviderError) and not error.retryable
+    """Count only retryable provider errors; a decline or a database error
+    says nothing about whether the provider is up."""
+    return not (isinstance(error, ProviderError) and error.retryable)
 
 
 class BreakerLogger(pybreaker.CircuitBreakerListener):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import pybreaker
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,34 +78,32 @@ async def run_operation_job(context: WorkerContext, job: ClaimedJob) -> None:
         return
 
     breaker = context.breakers.for_provider(operation.provider)
-    if breaker.current_state == "open":
-        await _record_failure(
-            context,
-            job,
-            operation,
-            None,
-            ProviderUnavailableError(
-                f"circuit breaker for {operation.provider} is open; call not made",
-                provider=operation.provider,
-            ),
-        )
-        return
-
-    number = await start_attempt(context, operation.id, job.id)
     adapter = context.registry.payment_adapter(operation.provider, context.http)
-    logger.info(
-        "operation %s: calling %s, attempt %d (job %s)",
-        operation.id,
-        operation.provider,
-        number,
-        job.id,
-    )
+    number: int | None = None
     try:
+        # The breaker decides before the attempt starts: while it is open no
+        # call is made, and after its reset timeout it lets one trial through.
         with breaker.calling():
+            number = await start_attempt(context, operation.id, job.id)
+            logger.info(
+                "operation %s: calling %s, attempt %d (job %s)",
+                operation.id,
+                operation.provider,
+                number,
+                job.id,
+            )
             result = await adapter.create_payment(payment_request(operation))
+    except pybreaker.CircuitBreakerError:
+        error = ProviderUnavailableError(
+            f"circuit breaker for {operation.provider} is open; no call was made",
+            provider=operation.provider,
+        )
+        await _record_failure(context, job, operation, None, error)
+        return
     except ProviderError as error:
         await _record_failure(context, job, operation, number, error)
         return
+    assert number is not None
     await _record_success(context, job, operation, number, result)
 
 
