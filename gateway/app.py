@@ -1,9 +1,9 @@
 """The webhook edge: verifies provider webhooks and stores them durably.
 
-``POST /webhooks/{provider}`` answers 2xx only after the event and its job
+``POST /webhooks/{provider}`` responds 2xx only after the event and its job
 have committed, so a provider that got a 2xx never needs to send again. A
-duplicate event id answers 200 and does nothing more. When the database is
-unreachable it answers 503, and the provider sends the event again later.
+duplicate event id gets 200 and has no further effect. When the database is
+unreachable the response is 503, and the provider sends the event again.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
             )
     except (SQLAlchemyError, OSError):
         logger.error(
-            "%s webhook %s not stored: database unavailable; answered 503",
+            "%s webhook %s not stored: database unavailable, responded 503",
             provider,
             event.event_id,
             exc_info=True,

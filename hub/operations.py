@@ -136,7 +136,7 @@ async def change_state(
 ) -> bool:
     """Move an operation to ``to_state`` if it is in one of ``from_states``.
 
-    The condition is part of the UPDATE, so a late provider answer cannot
+    The condition is part of the UPDATE, so a late provider response cannot
     overwrite a final state set by a webhook, or the other way round.
     Returns whether the row changed.
     """

@@ -53,7 +53,7 @@ def to_grpc_status(error: HubError) -> grpc.Status:
 
 
 def internal_status(error_id: str) -> grpc.Status:
-    """A status for an unexpected failure that reveals nothing internal."""
+    """Build the status of an unexpected failure, revealing nothing internal."""
     return to_grpc_status(
         InternalError(
             f"internal error; the hub logged it with error id {error_id}",

@@ -36,7 +36,7 @@ _settings: Settings | None = None
 def use_settings(settings: Settings) -> None:
     """Make this process's workers use ``settings`` instead of the environment.
 
-    Dev mode calls this once it knows the ports it bound.
+    Dev mode calls this after binding its ports.
     """
     global _settings
     _settings = settings
@@ -98,5 +98,5 @@ broker.add_middleware(WorkerResources())
 
 @dramatiq.actor(queue_name=QUEUE_NAME, max_retries=0, time_limit=3_600_000)
 async def run_job(job_id: str) -> None:
-    """Run one job; its row in the database says what to do."""
+    """Run the job whose row in the database describes the work."""
     await execute_job(await worker_context(), job_id)

@@ -20,8 +20,11 @@ logger = logging.getLogger(__name__)
 
 
 def _is_not_outage(error: BaseException) -> bool:
-    """Count only retryable provider errors; a decline or a database error
-    says nothing about whether the provider is up."""
+    """Return True for errors the breaker must not count.
+
+    Only retryable provider errors count. A decline or a database error does
+    not show that the provider is down.
+    """
     return not (isinstance(error, ProviderError) and error.retryable)
 
 
@@ -60,7 +63,7 @@ class Breakers:
                 listeners=[BreakerLogger()],
                 state_storage=self._storage(provider),
                 name=provider,
-                # Keep the provider's own error, which says what failed.
+                # Raise the provider's own error, which names the failure.
                 throw_new_error_on_trip=False,
             )
             self._breakers[provider] = breaker

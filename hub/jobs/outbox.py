@@ -51,8 +51,8 @@ def add_job(
     """Add a queued job to the session's transaction.
 
     ``enqueued_at`` is set now because the caller sends the job right after
-    the commit; if that send is lost, the relay sends it again once the job
-    is older than its grace period.
+    the commit. If that send is lost, the relay sends the job again once it
+    is older than the grace period.
     """
     now = utc_now()
     job = Job(

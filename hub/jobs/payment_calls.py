@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 def provider_idempotency_key(operation_id: str) -> str:
-    """The key sent to the provider on every attempt of one operation."""
+    """Return the key sent to the provider on every attempt of one operation."""
     return f"hub-{operation_id}"
 
 
@@ -65,8 +65,8 @@ async def run_operation_job(context: WorkerContext, job: ClaimedJob) -> None:
     async with context.sessions() as session:
         operation = await session.get_one(Operation, job.operation_id)
     if operation.state != OperationState.PENDING:
-        # An earlier attempt got its answer, or a webhook settled the
-        # operation while this retry waited; calling again would be wrong.
+        # An earlier attempt got a response, or a webhook settled the
+        # operation while this retry waited, so another call would be wrong.
         async with context.sessions.begin() as session:
             await complete_job(session=session, job_id=job.id)
         logger.info(
@@ -157,7 +157,7 @@ async def _record_success(
         )
         await complete_job(session=session, job_id=job.id)
     logger.info(
-        "operation %s: %s answered %s (reference %s)%s",
+        "operation %s: %s returned status %s (reference %s)%s",
         operation.id,
         operation.provider,
         result.provider_status,

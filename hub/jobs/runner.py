@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class WorkerContext:
-    """What a worker process needs to run jobs; built once per process."""
+    """Resources a worker process needs to run jobs, built once per process."""
 
     settings: Settings
     engine: AsyncEngine
@@ -51,8 +51,8 @@ class ClaimedJob:
 
 
 def lease_seconds(settings: Settings) -> float:
-    # The settings ensure the lease outlasts the slowest provider call, so a
-    # live worker never loses its job to another.
+    # load_settings() rejects a lease shorter than the provider timeout plus
+    # one second, so a live worker keeps its job until the call returns.
     return settings.job_lease_seconds
 
 

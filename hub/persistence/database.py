@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 # Connecting to an unreachable database fails after this long, so the
-# gateway can answer 503 while the provider still waits for a response.
+# gateway can respond 503 while the provider still waits for a response.
 CONNECT_TIMEOUT_SECONDS = 5
 
 

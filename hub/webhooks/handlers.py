@@ -159,7 +159,7 @@ async def run_webhook_job(context: WorkerContext, job: ClaimedJob) -> None:
     verifier = context.registry.webhook_verifier(stored.provider)
     if verifier is None:
         raise WebhookPayloadError(f"no verifier for provider {stored.provider!r}")
-    # The stored bytes are the evidence; the handlers act on what they say.
+    # The stored bytes are the evidence, so the handlers act on their content.
     event = verifier.parse_event(stored.raw_body)
 
     for name, handler in HANDLERS.items():
