@@ -16,7 +16,7 @@ def request(**changes: object) -> hub_pb2.CreatePaymentRequest:
         "payment_method_type": "de_visa_card",
     }
     fields.update(changes)
-    return hub_pb2.CreatePaymentRequest(**fields)  # type: ignore[arg-type]
+    return hub_pb2.CreatePaymentRequest(**fields)
 
 
 def violated_fields(error: ValidationError) -> set[str]:

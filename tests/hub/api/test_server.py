@@ -45,11 +45,11 @@ def payment_request(**changes: object) -> hub_pb2.CreatePaymentRequest:
         "payment_method_type": "de_visa_card",
     }
     fields.update(changes)
-    return hub_pb2.CreatePaymentRequest(**fields)  # type: ignore[arg-type]
+    return hub_pb2.CreatePaymentRequest(**fields)
 
 
 def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -141,7 +141,7 @@ async def test_invalid_request_names_field_and_stores_nothing(api: Api) -> None:
             payment_request(amount="0"), metadata=auth("service")
         )
 
-    status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
+    status = rpc_status.from_call(caught.value)
     assert status is not None
     bad_request = error_details_pb2.BadRequest()
     assert any(

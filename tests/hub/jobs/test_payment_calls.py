@@ -43,7 +43,7 @@ class ScriptedAdapter:
 class ScriptedRegistry(Registry):
     adapter: ScriptedAdapter
 
-    def payment_adapter(self, provider: str, session: object) -> ScriptedAdapter:  # type: ignore[override]
+    def payment_adapter(self, provider: str, session: object) -> ScriptedAdapter:
         return self.adapter
 
 
