@@ -16,13 +16,13 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.config import Settings, load_settings
-from hub.errors import ConfigurationError, HubError
+from hub.config import Settings
+from hub.errors import HubError
 from hub.jobs.outbox import Dispatcher
-from hub.logs import configure_logging
 from hub.persistence.database import create_engine, create_session_factory
 from hub.persistence.migrate import check_schema
 from hub.registry import Registry
+from hub.startup import exit_on_startup_error, settings_or_exit
 from hub.webhooks.intake import store_webhook
 
 logger = logging.getLogger(__name__)
@@ -146,15 +146,13 @@ def build_gateway(settings: Settings) -> web.Application:
 
 
 def main() -> None:
-    try:
-        settings = load_settings()
-        Registry(settings).rapyd_config()
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
-    configure_logging(settings.log_level)
-    web.run_app(
-        build_gateway(settings),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        print=lambda line: logger.info("%s", line),
+    settings = settings_or_exit()
+    exit_on_startup_error(lambda: Registry(settings).rapyd_config())
+    exit_on_startup_error(
+        lambda: web.run_app(
+            build_gateway(settings),
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            print=lambda line: logger.info("%s", line),
+        )
     )

@@ -104,15 +104,23 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def _required(
-    env: Mapping[str, str], name: str, dev_mode: bool, dev_default: str
+    env: Mapping[str, str],
+    name: str,
+    dev_mode: bool,
+    dev_default: str,
+    missing: list[str],
 ) -> str:
+    """Return the variable, or its dev default; in production note it missing."""
     value = env.get(name, "")
     if value:
         return value
-    if dev_mode:
-        return dev_default
-    raise ConfigurationError(f"{name} is required when HUB_MODE=production")
+    if not dev_mode:
+        missing.append(name)
+    return dev_default
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +132,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"HUB_MODE: expected 'dev' or 'production', got {mode!r}"
         )
     dev = mode == "dev"
+    missing: list[str] = []
 
     gateway_host = env.get("HUB_GATEWAY_HOST", "127.0.0.1")
     gateway_port = _port(env, "HUB_GATEWAY_PORT", 8080)
@@ -131,13 +140,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     dev_webhook_url = f"http://{gateway_host}:{gateway_port}/webhooks/rapyd"
     rapyd = RapydSettings(
         base_url=_required(
-            env, "HUB_RAPYD_BASE_URL", dev, f"http://127.0.0.1:{sandbox_port}"
+            env, "HUB_RAPYD_BASE_URL", dev, f"http://127.0.0.1:{sandbox_port}", missing
         ).rstrip("/"),
-        access_key=_required(env, "HUB_RAPYD_ACCESS_KEY", dev, "sandbox-access-key"),
-        secret_key_ref=_required(
-            env, "HUB_RAPYD_SECRET_KEY", dev, "env:HUB_DEV_RAPYD_SECRET_KEY"
+        access_key=_required(
+            env, "HUB_RAPYD_ACCESS_KEY", dev, "sandbox-access-key", missing
         ),
-        webhook_url=_required(env, "HUB_RAPYD_WEBHOOK_URL", dev, dev_webhook_url),
+        secret_key_ref=_required(
+            env, "HUB_RAPYD_SECRET_KEY", dev, "env:HUB_DEV_RAPYD_SECRET_KEY", missing
+        ),
+        webhook_url=_required(
+            env, "HUB_RAPYD_WEBHOOK_URL", dev, dev_webhook_url, missing
+        ),
         timeout_seconds=_number(env, "HUB_RAPYD_TIMEOUT_SECONDS", 10.0, minimum=0.1),
         webhook_tolerance_seconds=_integer(
             env, "HUB_RAPYD_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1
@@ -161,19 +174,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     redis_url = env.get("REDIS_URL") or None
     if not dev and redis_url is None:
-        raise ConfigurationError("REDIS_URL is required when HUB_MODE=production")
+        missing.append("REDIS_URL")
+    database_url = _required(
+        env, "DATABASE_URL", dev, f"sqlite:///{DEV_DATABASE_PATH}", missing
+    )
+    tokens = _required(env, "HUB_TOKENS", dev, "", missing)
+    if missing:
+        raise ConfigurationError(
+            "HUB_MODE=production needs these variables, which are unset: "
+            + ", ".join(sorted(missing))
+        )
+    log_level = env.get("HUB_LOG_LEVEL", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigurationError(
+            f"HUB_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+        )
 
     return Settings(
         dev_mode=dev,
-        database_url=normalize_database_url(
-            _required(env, "DATABASE_URL", dev, f"sqlite:///{DEV_DATABASE_PATH}")
-        ),
+        database_url=normalize_database_url(database_url),
         redis_url=redis_url,
         broker_namespace=env.get("HUB_BROKER_NAMESPACE", "hub"),
         grpc_address=env.get("HUB_GRPC_ADDRESS", "127.0.0.1:50051"),
         gateway_host=gateway_host,
         gateway_port=gateway_port,
-        tokens=_required(env, "HUB_TOKENS", dev, ""),
+        tokens=tokens,
         rapyd=rapyd,
         retry=retry,
         job_lease_seconds=lease,
@@ -188,5 +213,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_reset_seconds=_number(
             env, "HUB_BREAKER_RESET_SECONDS", 30.0, minimum=1
         ),
-        log_level=env.get("HUB_LOG_LEVEL", "INFO").upper(),
+        log_level=log_level,
     )

@@ -99,7 +99,10 @@ def main() -> None:
             )
         )
     except grpc.aio.AioRpcError as error:
-        sys.exit(f"hub-demo: {error.code().name}: {error.details()}")
-    print(MessageToJson(operation))
+        hint = ""
+        if error.code() == grpc.StatusCode.UNAVAILABLE:
+            hint = f"; is the hub running at {options.target}? Start it with 'make dev'"
+        sys.exit(f"hub-demo: {error.code().name}: {error.details()}{hint}")
+    print(MessageToJson(operation, preserving_proto_field_name=True))
     if operation.state != pb.OPERATION_STATE_SUCCEEDED:
         sys.exit(1)

@@ -34,6 +34,7 @@ from hub.logs import configure_logging
 from hub.persistence.database import create_engine, create_session_factory
 from hub.persistence.migrate import upgrade
 from hub.rbac.tokens import TokenStore, hash_token
+from hub.startup import exit_on_startup_error
 from integrations.v1 import operations_pb2 as pb
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 DEV_SECRET_KEY = "sandbox-secret-key"
 # Publicly known tokens, accepted only in dev mode: principal, roles, token.
 DEV_TOKENS = (
-    ("demo-service", "service", "dev-service-token"),
+    ("dev-service", "service", "dev-service-token"),
     ("dev-support", "support", "dev-support-token"),
     ("dev-ops", "ops", "dev-ops-token"),
     ("dev-admin", "admin", "dev-admin-token"),
@@ -49,6 +50,7 @@ DEV_TOKENS = (
 
 
 def dev_settings() -> Settings:
+    """Load the settings, adding the dev tokens unless HUB_TOKENS is set."""
     os.environ.setdefault("HUB_DEV_RAPYD_SECRET_KEY", DEV_SECRET_KEY)
     settings = load_settings()
     if not settings.dev_mode:
@@ -57,6 +59,10 @@ def dev_settings() -> Settings:
         entries = ",".join(f"{p}:{r}:{hash_token(t)}" for p, r, t in DEV_TOKENS)
         settings = dataclasses.replace(settings, tokens=entries)
     return settings
+
+
+def uses_dev_tokens(settings: Settings) -> bool:
+    return settings.tokens.startswith(f"{DEV_TOKENS[0][0]}:")
 
 
 def _listen(host: str, port: int, setting: str) -> socket.socket:
@@ -104,7 +110,12 @@ def _print_endpoints(settings: Settings, grpc_port: int, sandbox_url: str) -> No
         f"  webhook edge   {settings.rapyd.webhook_url}",
         f"  Rapyd sandbox  {sandbox_url}",
         f"  database       {settings.database_url}",
-        "  dev tokens     " + ", ".join(f"{t} ({r})" for _, r, t in DEV_TOKENS),
+        "  tokens         "
+        + (
+            ", ".join(f"{t} ({r})" for _, r, t in DEV_TOKENS)
+            if uses_dev_tokens(settings)
+            else "from HUB_TOKENS"
+        ),
         "press Ctrl+C to stop",
     ]
     print("\n".join(lines), flush=True)
@@ -173,8 +184,11 @@ async def run(settings: Settings, *, demo: bool) -> int:
     try:
         if demo:
             target = f"127.0.0.1:{hub_server.port}"
-            operation = await run_demo(target, DEV_TOKENS[0][2])
-            print(MessageToJson(operation), flush=True)
+            token = os.environ.get("HUB_DEMO_TOKEN", DEV_TOKENS[0][2])
+            operation = await run_demo(target, token)
+            print(
+                MessageToJson(operation, preserving_proto_field_name=True), flush=True
+            )
             exit_code = 0 if operation.state == pb.OPERATION_STATE_SUCCEEDED else 1
         await stop.wait()
     finally:
@@ -197,12 +211,8 @@ def main() -> None:
         help="after start, send one demo payment and print it until it settles",
     )
     options = parser.parse_args()
-    try:
-        settings = dev_settings()
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
+    settings = exit_on_startup_error(dev_settings)
     configure_logging(settings.log_level)
-    try:
-        sys.exit(asyncio.run(run(settings, demo=options.demo)))
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
+    sys.exit(
+        exit_on_startup_error(lambda: asyncio.run(run(settings, demo=options.demo)))
+    )

@@ -10,7 +10,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 def configure_logging(level: str = "INFO") -> None:
     """Send log lines to standard error at ``level`` (a name such as INFO)."""
     logging.basicConfig(level=level, format=LOG_FORMAT)
-    # One line per request from aiohttp's access log is enough at INFO.
-    logging.getLogger("aiohttp.access").setLevel(
-        max(logging.INFO, logging.getLevelName(level))
-    )
+    # At DEBUG these libraries log every statement or request with its
+    # parameters, which buries the hub's own lines.
+    quiet_level = max(logging.INFO, logging.getLevelName(level))
+    for name in ("aiosqlite", "aiohttp.access"):
+        logging.getLogger(name).setLevel(quiet_level)

@@ -45,7 +45,7 @@ def to_minor_units(amount: str, exponent: int) -> int:
     _, _, decimals = amount.partition(".")
     if len(decimals) > exponent:
         raise AmountError(
-            f"has {len(decimals)} decimals but the currency allows {exponent}"
+            f"has {len(decimals)} decimal places but the currency allows {exponent}"
         )
     minor = int(Decimal(amount).scaleb(exponent))
     if minor <= 0:

@@ -16,15 +16,15 @@ from hub.api.servicers import (
     IntegrationAdminServicer,
     IntegrationHubServicer,
 )
-from hub.config import Settings, load_settings
+from hub.config import Settings
 from hub.errors import ConfigurationError
 from hub.jobs.outbox import Dispatcher
-from hub.logs import configure_logging
 from hub.persistence.database import create_engine, create_session_factory
 from hub.persistence.migrate import check_schema
 from hub.rbac.interceptor import AuthorizationInterceptor
 from hub.rbac.tokens import TokenStore
 from hub.registry import Registry
+from hub.startup import exit_on_startup_error, settings_or_exit
 from integrations.v1 import admin_pb2, admin_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,13 @@ class HubServer:
 
 def create_server(services: HubServices, tokens: TokenStore, address: str) -> HubServer:
     """Build the server bound to ``address``; a port of 0 picks a free one."""
-    server = aio.server(interceptors=[AuthorizationInterceptor(tokens)])
+    # gRPC sets SO_REUSEPORT by default, which lets a second server bind the
+    # same port and silently take half of the calls; an address in use must
+    # be an error instead.
+    server = aio.server(
+        interceptors=[AuthorizationInterceptor(tokens)],
+        options=[("grpc.so_reuseport", 0)],
+    )
     hub_pb2_grpc.add_IntegrationHubServicer_to_server(
         IntegrationHubServicer(services), server
     )
@@ -73,9 +79,15 @@ def create_server(services: HubServices, tokens: TokenStore, address: str) -> Hu
         (*SERVICE_NAMES, health_name, reflection.SERVICE_NAME), server
     )
 
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise ConfigurationError(f"HUB_GRPC_ADDRESS: cannot bind {address}")
+        raise ConfigurationError(
+            f"HUB_GRPC_ADDRESS: cannot listen on {address}; the port is in use "
+            "or the address is invalid"
+        )
     return HubServer(server=server, port=port, health=health_servicer)
 
 
@@ -109,13 +121,6 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load_settings()
-        TokenStore.parse(settings.tokens)
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
-    configure_logging(settings.log_level)
-    try:
-        asyncio.run(serve(settings))
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
+    settings = settings_or_exit()
+    exit_on_startup_error(lambda: TokenStore.parse(settings.tokens))
+    exit_on_startup_error(lambda: asyncio.run(serve(settings)))

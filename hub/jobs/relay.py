@@ -18,12 +18,11 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.config import Settings, load_settings
-from hub.errors import ConfigurationError
+from hub.config import Settings
 from hub.jobs.outbox import Dispatcher, JobState
-from hub.logs import configure_logging
 from hub.persistence.database import create_engine, create_session_factory
 from hub.persistence.models import Job, utc_now
+from hub.startup import exit_on_startup_error, settings_or_exit
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +113,5 @@ async def _main(settings: Settings) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load_settings()
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
-    configure_logging(settings.log_level)
-    asyncio.run(_main(settings))
+    settings = settings_or_exit()
+    exit_on_startup_error(lambda: asyncio.run(_main(settings)))

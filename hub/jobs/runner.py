@@ -19,8 +19,10 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.config import RetryPolicy, Settings
+from hub.errors import HubError
 from hub.jobs.breakers import Breakers
 from hub.jobs.outbox import Dispatcher, JobKind, JobState
+from hub.operations import OperationState, change_state
 from hub.persistence.models import Job, utc_now
 from hub.registry import Registry
 
@@ -181,29 +183,49 @@ async def execute_job(context: WorkerContext, job_id: str) -> None:
             raise ValueError(f"unknown job kind {job.kind!r}")
     except Exception as exc:
         # The isolation boundary of a job: nothing escapes to Dramatiq, whose
-        # own retries are off; the job row decides what happens next.
+        # own retries are off, and the job row decides what happens next.
+        # A hub error carries its own explanation, so only other errors get
+        # a traceback.
         logger.error(
-            "job %s (%s) failed unexpectedly on attempt %d",
+            "job %s (%s) failed on attempt %d: %s",
             job.id,
             job.kind,
             job.attempts,
-            exc_info=True,
+            exc,
+            exc_info=not isinstance(exc, HubError),
         )
-        await handle_unexpected_failure(context, job, f"{type(exc).__name__}: {exc}")
+        await handle_unexpected_failure(context, job, exc)
 
 
 async def handle_unexpected_failure(
-    context: WorkerContext, job: ClaimedJob, error: str
+    context: WorkerContext, job: ClaimedJob, exc: Exception
 ) -> None:
+    """Retry the job later; when no attempt is left, bury it and, for an
+    operation job, mark the operation DEAD_LETTERED so callers stop waiting."""
+    error = f"{type(exc).__name__}: {exc}"
     async with context.sessions.begin() as session:
         delay = await retry_or_bury(
             session=session, context=context, job=job, error=error
         )
+        if delay is None and job.operation_id is not None:
+            await change_state(
+                session=session,
+                operation_id=job.operation_id,
+                to_state=OperationState.DEAD_LETTERED,
+                from_states=(OperationState.PENDING,),
+                values={
+                    "error_code": exc.reason
+                    if isinstance(exc, HubError)
+                    else "INTERNAL",
+                    "error_message": str(exc) if isinstance(exc, HubError) else error,
+                },
+            )
     if delay is None:
         logger.error(
-            "job %s (%s) moved to the dead letters after %d attempts: %s",
+            "job %s (%s, operation %s) dead-lettered after %d attempts: %s",
             job.id,
             job.kind,
+            job.operation_id or "-",
             job.attempts,
             error,
         )

@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from hub.config import load_settings
-from hub.errors import ConfigurationError
 from hub.jobs.broker import QUEUE_NAME
+from hub.registry import Registry
+from hub.startup import exit_on_startup_error, settings_or_exit
 
 
 def main() -> None:
@@ -18,10 +18,9 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per process")
     options = parser.parse_args()
-    try:
-        settings = load_settings()
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
+    settings = settings_or_exit()
+    # The workers use the Rapyd secret on every job: check it before starting.
+    exit_on_startup_error(lambda: Registry(settings).rapyd_config())
     if settings.redis_url is None:
         raise SystemExit(
             "configuration error: REDIS_URL is required for separate worker "

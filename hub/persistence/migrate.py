@@ -18,9 +18,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.config import load_settings
 from hub.errors import ConfigurationError
 from hub.persistence.database import ensure_sqlite_directory
+from hub.startup import exit_on_startup_error, settings_or_exit
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -53,12 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Upgrade the hub's database schema.")
     parser.add_argument("revision", nargs="?", default="head", help="target revision")
     options = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    try:
-        settings = load_settings()
-    except ConfigurationError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
-    upgrade(settings.database_url, options.revision)
+    settings = settings_or_exit()
+    exit_on_startup_error(lambda: upgrade(settings.database_url, options.revision))
     logger.info("database schema is at revision %s", options.revision)
 
 

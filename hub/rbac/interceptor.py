@@ -18,7 +18,12 @@ from grpc import aio
 
 from hub.api.status import internal_status, to_grpc_status
 from hub.errors import HubError, PermissionDeniedError, UnauthenticatedError
-from hub.rbac.permissions import PUBLIC_SERVICES, declared_permissions, roles_grant
+from hub.rbac.permissions import (
+    PUBLIC_SERVICES,
+    ROLE_PERMISSIONS,
+    declared_permissions,
+    roles_grant,
+)
 from hub.rbac.tokens import Principal, TokenStore
 
 logger = logging.getLogger(__name__)
@@ -200,8 +205,14 @@ class AuthorizationInterceptor(aio.ServerInterceptor):
                 "+".join(sorted(principal.roles)),
                 permission,
             )
+            granting = sorted(
+                role
+                for role, granted in ROLE_PERMISSIONS.items()
+                if permission in granted
+            )
             return principal, PermissionDeniedError(
-                f"caller {principal.name} lacks permission {permission}",
+                f"caller {principal.name} lacks permission {permission}, which "
+                f"roles {', '.join(granting)} grant",
                 metadata={"permission": permission},
             )
         return principal, None

@@ -109,6 +109,8 @@ def main() -> None:
     try:
         TokenStore.parse(entry)
     except ConfigurationError as exc:
-        raise SystemExit(str(exc).replace("entry 1", "argument")) from None
+        # The message speaks of HUB_TOKENS entries; here the input is argv.
+        reason = str(exc).split(": ", 1)[-1]
+        raise SystemExit(f"hub-token: invalid principal or roles: {reason}") from None
     print(f"token (give to the caller, store nowhere else): {token}")
     print(f"HUB_TOKENS entry: {entry}")

@@ -88,3 +88,21 @@ def test_database_url_gets_async_driver(url: str, expected: str) -> None:
 def test_unsupported_database_url_rejected() -> None:
     with pytest.raises(ConfigurationError, match="DATABASE_URL"):
         normalize_database_url("mysql://u@h/db")
+
+
+def test_production_lists_every_missing_variable() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"HUB_MODE": "production"})
+
+    for name in PRODUCTION:
+        if name != "HUB_MODE":
+            assert name in str(caught.value)
+
+
+def test_unknown_log_level_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="HUB_LOG_LEVEL"):
+        load_settings({"HUB_LOG_LEVEL": "LOUD"})
+
+
+def test_log_level_is_case_insensitive() -> None:
+    assert load_settings({"HUB_LOG_LEVEL": "debug"}).log_level == "DEBUG"
