@@ -43,7 +43,8 @@ def to_minor_units(amount: str, exponent: int) -> int:
             f"must be a positive decimal number such as '12.50', got {amount!r}"
         )
     _, _, decimals = amount.partition(".")
-    if len(decimals) > exponent:
+    # Zeros past the currency's decimals change nothing: "12.500" is 12.50.
+    if len(decimals.rstrip("0")) > exponent:
         raise AmountError(
             f"has {len(decimals)} decimal places but the currency allows {exponent}"
         )

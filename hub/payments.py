@@ -135,6 +135,8 @@ def _validate_texts(
         ("description", request.description, MAX_DESCRIPTION_LENGTH),
     )
     for name, value, limit in limits:
+        if "\x00" in value:
+            violations.append(FieldViolation(name, "must not contain NUL characters"))
         if len(value) > limit:
             violations.append(
                 FieldViolation(
@@ -148,6 +150,12 @@ def _validate_texts(
             )
         )
     for key, value in request.metadata.items():
+        if "\x00" in key or "\x00" in value:
+            violations.append(
+                FieldViolation(
+                    f"metadata[{key[:64]!r}]", "must not contain NUL characters"
+                )
+            )
         if not key or len(key) > MAX_METADATA_KEY_LENGTH:
             violations.append(
                 FieldViolation(

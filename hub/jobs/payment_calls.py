@@ -9,6 +9,7 @@ one operation sends the same key and the provider charges at most once.
 from __future__ import annotations
 
 import logging
+import random
 from datetime import timedelta
 
 import pybreaker
@@ -17,8 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import PaymentRequest, PaymentResult, ProviderOutcome
 from hub import money
-from hub.errors import ProviderError, ProviderRateLimitedError, ProviderUnavailableError
-from hub.jobs.runner import ClaimedJob, WorkerContext, complete_job, retry_or_bury
+from hub.errors import ProviderError, ProviderRateLimitedError
+from hub.jobs.runner import (
+    ClaimedJob,
+    WorkerContext,
+    complete_job,
+    postpone_job,
+    retry_or_bury,
+)
 from hub.operations import OperationState, change_state
 from hub.persistence.models import Attempt, Operation, utc_now
 
@@ -46,8 +53,23 @@ def payment_request(operation: Operation) -> PaymentRequest:
 
 
 async def start_attempt(context: WorkerContext, operation_id: str, job_id: str) -> int:
-    """Record the start of a provider call and return its attempt number."""
+    """Record the start of a provider call and return its attempt number.
+
+    An earlier attempt still without an end belonged to a worker that died
+    during the call (this job's lease ran out), so it is closed as abandoned:
+    whether the provider received it is unknown, which the provider
+    idempotency key makes harmless.
+    """
     async with context.sessions.begin() as session:
+        await session.execute(
+            update(Attempt)
+            .where(Attempt.operation_id == operation_id, Attempt.finished_at.is_(None))
+            .values(
+                finished_at=utc_now(),
+                outcome="abandoned",
+                error_message="the worker stopped before the call returned",
+            )
+        )
         number = (
             await session.execute(
                 update(Operation)
@@ -94,17 +116,40 @@ async def run_operation_job(context: WorkerContext, job: ClaimedJob) -> None:
             )
             result = await adapter.create_payment(payment_request(operation))
     except pybreaker.CircuitBreakerError:
-        error = ProviderUnavailableError(
-            f"circuit breaker for {operation.provider} is open; no call was made",
-            provider=operation.provider,
-        )
-        await _record_failure(context, job, operation, None, error)
+        await _wait_for_breaker(context, job, operation)
         return
     except ProviderError as error:
         await _record_failure(context, job, operation, number, error)
         return
     assert number is not None
     await _record_success(context, job, operation, number, result)
+
+
+async def _wait_for_breaker(
+    context: WorkerContext, job: ClaimedJob, operation: Operation
+) -> None:
+    """Postpone the job past the breaker's reset time, keeping its attempts.
+
+    No call was made, so the outcome is known (nothing happened) and an
+    outage of any length must not use up the retry policy.
+    """
+    seconds = context.settings.breaker_reset_seconds * random.uniform(1.0, 1.5)
+    delay = timedelta(seconds=seconds)
+    async with context.sessions.begin() as session:
+        await postpone_job(
+            session=session,
+            job=job,
+            delay=delay,
+            reason=f"circuit breaker for {operation.provider} is open",
+        )
+    logger.info(
+        "operation %s: circuit breaker for %s is open; job %s waits %.1f s",
+        operation.id,
+        operation.provider,
+        job.id,
+        seconds,
+    )
+    await context.dispatcher.dispatch([job.id], delay=delay)
 
 
 async def _finish_attempt(

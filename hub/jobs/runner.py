@@ -163,6 +163,26 @@ async def retry_or_bury(
     return delay
 
 
+async def postpone_job(
+    *, session: AsyncSession, job: ClaimedJob, delay: timedelta, reason: str
+) -> None:
+    """Schedule the job again without counting this run as an attempt."""
+    now = utc_now()
+    await session.execute(
+        update(Job)
+        .where(Job.id == job.id)
+        .values(
+            state=JobState.RETRY_SCHEDULED,
+            attempts=Job.attempts - 1,
+            run_after=now + delay,
+            enqueued_at=now,
+            lease_until=None,
+            last_error=reason,
+            updated_at=now,
+        )
+    )
+
+
 async def execute_job(context: WorkerContext, job_id: str) -> None:
     """Run one job end to end; every error is logged and turned into a retry."""
     job = await claim_job(context, job_id)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import InboundEvent, ProviderOutcome
 from hub.errors import WebhookPayloadError
 from hub.jobs.runner import ClaimedJob, WorkerContext, complete_job
-from hub.operations import OperationState, change_state
+from hub.operations import OPEN_STATES, OperationState, change_state
 from hub.persistence.database import dialect_insert
 from hub.persistence.models import HandlerRun, Operation, WebhookEvent, utc_now
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HandlerResult:
-    outcome: str  # "applied" or "ignored"
+    outcome: str  # "applied", "ignored" or "conflict"
     detail: str | None = None
 
 
@@ -76,34 +76,90 @@ async def update_operation_status(
         .where(WebhookEvent.id == stored.id)
         .values(operation_id=operation.id)
     )
-    values: dict[str, object] = {}
+    target, values = _target_state(event)
     if event.provider_reference and not operation.provider_reference:
         values["provider_reference"] = event.provider_reference
-    if event.outcome is ProviderOutcome.SUCCEEDED:
-        target = OperationState.SUCCEEDED
-    elif event.outcome is ProviderOutcome.FAILED:
-        target = OperationState.FAILED
-        values |= {
-            "error_code": "PROVIDER_DECLINED",
-            "error_message": event.error_message
-            or f"provider event {event.event_type}",
-            "provider_error_code": event.error_code,
-        }
-    else:
-        target = OperationState.PROCESSING
+    # A dead-lettered operation has an unknown outcome, so the provider's
+    # final word settles it. Other final states never change.
     changed = await change_state(
-        session=session, operation_id=operation.id, to_state=target, values=values
+        session=session,
+        operation_id=operation.id,
+        to_state=target,
+        from_states=SETTLEABLE_STATES,
+        values=values,
     )
     if not changed:
-        return HandlerResult("ignored", f"operation is already {operation.state}")
-    logger.info(
-        "operation %s is now %s after %s event %s",
+        return await _keep_final_state(session, stored, event, operation, target)
+
+    log = (
+        logger.warning
+        if operation.state == OperationState.DEAD_LETTERED
+        else logger.info
+    )
+    log(
+        "operation %s is now %s (was %s) after %s event %s",
         operation.id,
         target,
+        operation.state,
         stored.provider,
         stored.provider_event_id,
     )
     return HandlerResult("applied")
+
+
+SETTLEABLE_STATES = (*OPEN_STATES, OperationState.DEAD_LETTERED)
+
+
+def _target_state(event: InboundEvent) -> tuple[OperationState, dict[str, object]]:
+    """Return the state an event reports and the fields to store with it."""
+    if event.outcome is ProviderOutcome.SUCCEEDED:
+        # Clears an error left by dead-lettering: the payment went through.
+        return OperationState.SUCCEEDED, {
+            "error_code": None,
+            "error_message": None,
+            "provider_error_code": None,
+        }
+    if event.outcome is ProviderOutcome.FAILED:
+        return OperationState.FAILED, {
+            "error_code": "PROVIDER_DECLINED",
+            "error_message": event.error_message
+            or f"provider event {event.event_type}",
+            "provider_error_code": (event.error_code or "")[:128] or None,
+        }
+    return OperationState.PROCESSING, {}
+
+
+async def _keep_final_state(
+    session: AsyncSession,
+    stored: WebhookEvent,
+    event: InboundEvent,
+    operation: Operation,
+    target: OperationState,
+) -> HandlerResult:
+    """Record what a late event proves without changing a final state."""
+    if event.provider_reference and not operation.provider_reference:
+        await session.execute(
+            update(Operation)
+            .where(Operation.id == operation.id)
+            .values(provider_reference=event.provider_reference)
+        )
+    final_pair = {operation.state, target}
+    if final_pair == {OperationState.SUCCEEDED, OperationState.FAILED}:
+        # The provider contradicts a final state the hub already reported,
+        # which a person must reconcile.
+        logger.error(
+            "operation %s is %s but %s event %s reports %s; state kept, "
+            "reconcile with the provider",
+            operation.id,
+            operation.state,
+            stored.provider,
+            stored.provider_event_id,
+            target,
+        )
+        return HandlerResult(
+            "conflict", f"operation is {operation.state}, event says {target}"
+        )
+    return HandlerResult("ignored", f"operation is already {operation.state}")
 
 
 HANDLERS: dict[str, Handler] = {"operation_status": update_operation_status}
@@ -141,10 +197,11 @@ async def _run_handler(
             .where(HandlerRun.id == claimed)
             .values(outcome=result.outcome, error_message=result.detail)
         )
-    if result.outcome == "ignored":
+    if result.outcome != "applied":
         logger.warning(
-            "handler %s ignored %s event %s (%s): %s",
+            "handler %s: %s for %s event %s (%s): %s",
             name,
+            result.outcome,
             stored.provider,
             stored.provider_event_id,
             stored.event_type,

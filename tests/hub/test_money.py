@@ -22,7 +22,14 @@ def test_currency_exponent_rejects_unusable_code(code: str) -> None:
 
 @pytest.mark.parametrize(
     ("amount", "exponent", "minor"),
-    [("12.50", 2, 1250), ("12.5", 2, 1250), ("12", 2, 1200), ("1500", 0, 1500)],
+    [
+        ("12.50", 2, 1250),
+        ("12.5", 2, 1250),
+        ("12", 2, 1200),
+        ("1500", 0, 1500),
+        ("12.500", 2, 1250),
+        ("7.0", 0, 7),
+    ],
 )
 def test_to_minor_units_is_exact(amount: str, exponent: int, minor: int) -> None:
     assert money.to_minor_units(amount, exponent) == minor

@@ -51,6 +51,8 @@ def test_valid_request_is_accepted() -> None:
         ({"payment_method_type": "Visa Card"}, "payment_method_type"),
         ({"description": "d" * 1025}, "description"),
         ({"customer_id": "c" * 256}, "customer_id"),
+        ({"description": "a\x00b"}, "description"),
+        ({"customer_id": "\x00"}, "customer_id"),
     ],
 )
 def test_invalid_field_is_named(changes: dict[str, object], field: str) -> None:
@@ -107,3 +109,10 @@ def test_fingerprint_changes_with_request(changes: dict[str, object]) -> None:
     changed = validate_create_payment(request(**changes))
 
     assert base.fingerprint() != changed.fingerprint()
+
+
+def test_nul_in_metadata_is_rejected() -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_create_payment(request(metadata={"order": "4\x002"}))
+
+    assert violated_fields(caught.value) == {"metadata['order']"}

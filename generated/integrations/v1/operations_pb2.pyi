@@ -248,7 +248,9 @@ class Attempt(_message.Message):
     PROVIDER_REQUEST_ID_FIELD_NUMBER: _builtins.int
     number: _builtins.int
     outcome: _builtins.str
-    """"succeeded", "retryable_error", "permanent_error", or empty while running."""
+    """"succeeded", "retryable_error", "permanent_error", "abandoned" (the
+    worker stopped during the call), or empty while the call runs.
+    """
     http_status: _builtins.int
     """HTTP status of the provider's response; 0 when none arrived."""
     provider_error_code: _builtins.str
@@ -292,7 +294,7 @@ class HandlerRun(_message.Message):
     RUN_TIME_FIELD_NUMBER: _builtins.int
     handler: _builtins.str
     outcome: _builtins.str
-    """"applied", "ignored" or "failed"."""
+    """"applied", "ignored", or "conflict" when the event contradicts a final state."""
     error_message: _builtins.str
     @_builtins.property
     def run_time(self) -> _timestamp_pb2.Timestamp: ...

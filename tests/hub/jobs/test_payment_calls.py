@@ -239,3 +239,32 @@ async def test_late_answer_does_not_undo_webhook(harness: Harness) -> None:
 
     assert (await harness.operation()).state == OperationState.SUCCEEDED
     assert (await harness.job()).state == "done"
+
+
+async def test_open_breaker_postpones_without_attempt(harness: Harness) -> None:
+    breaker = harness.context.breakers.for_provider("rapyd")
+    breaker.open()
+
+    await execute_job(harness.context, harness.job_id)
+
+    job = await harness.job()
+    assert harness.adapter.requests == []
+    assert job.state == "retry_scheduled"
+    assert job.attempts == 0
+    assert await harness.attempts() == []
+    assert harness.sent[0][1] >= harness.context.settings.breaker_reset_seconds
+
+
+async def test_abandoned_attempt_is_closed_on_retry(harness: Harness) -> None:
+    harness.adapter.script = [ACCEPTED]
+    async with harness.context.sessions.begin() as session:
+        session.add(
+            Attempt(operation_id=harness.operation_id, job_id=harness.job_id, number=1)
+        )
+        operation = await session.get_one(Operation, harness.operation_id)
+        operation.attempt_count = 1
+
+    await execute_job(harness.context, harness.job_id)
+
+    outcomes = [a.outcome for a in await harness.attempts()]
+    assert outcomes == ["abandoned", "succeeded"]

@@ -148,7 +148,7 @@ async def test_failure_after_success_changes_nothing(harness: Harness) -> None:
     )
 
     assert (await harness.operation()).state == OperationState.SUCCEEDED
-    assert [run.outcome for run in await harness.runs()] == ["applied", "ignored"]
+    assert [run.outcome for run in await harness.runs()] == ["applied", "conflict"]
 
 
 async def test_event_found_by_provider_reference(harness: Harness) -> None:
@@ -181,3 +181,58 @@ async def test_credentials_headers_are_not_stored(harness: Harness) -> None:
         stored = (await session.execute(select(WebhookEvent))).scalar_one()
     assert "authorization" not in stored.headers
     assert stored.headers["salt"] == "s"
+
+
+async def test_completed_event_settles_dead_letter(harness: Harness) -> None:
+    async with harness.context.sessions.begin() as session:
+        await change_state(
+            session=session,
+            operation_id=harness.operation_id,
+            to_state=OperationState.DEAD_LETTERED,
+            values={"error_code": "PROVIDER_TIMEOUT", "error_message": "timed out"},
+        )
+
+    await harness.deliver(
+        "PAYMENT_COMPLETED",
+        "wh_1",
+        id="payment_9",
+        merchant_reference_id=harness.operation_id,
+    )
+
+    operation = await harness.operation()
+    assert operation.state == OperationState.SUCCEEDED
+    assert operation.provider_reference == "payment_9"
+    assert operation.error_code is None
+
+
+async def test_success_after_failure_is_a_conflict(harness: Harness) -> None:
+    await harness.deliver(
+        "PAYMENT_FAILED",
+        "wh_1",
+        id="payment_9",
+        merchant_reference_id=harness.operation_id,
+    )
+
+    await harness.deliver(
+        "PAYMENT_COMPLETED",
+        "wh_2",
+        id="payment_9",
+        merchant_reference_id=harness.operation_id,
+    )
+
+    assert (await harness.operation()).state == OperationState.FAILED
+    assert [run.outcome for run in await harness.runs()] == ["applied", "conflict"]
+
+
+async def test_long_failure_code_is_truncated(harness: Harness) -> None:
+    await harness.deliver(
+        "PAYMENT_FAILED",
+        "wh_1",
+        id="payment_9",
+        merchant_reference_id=harness.operation_id,
+        failure_code="E" * 300,
+    )
+
+    operation = await harness.operation()
+    assert operation.state == OperationState.FAILED
+    assert operation.provider_error_code == "E" * 128
