@@ -8,12 +8,15 @@ unreachable the response is 503, and the provider sends the event again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
+from aiohttp.typedefs import Handler
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.config import Settings
@@ -35,6 +38,19 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 # Seconds a provider should wait before sending again after a 503.
 RETRY_AFTER_SECONDS = 30
 
+# A client that has not sent its whole body by then gets 408; this stops a
+# slow sender from holding a connection, which costs it no signature.
+BODY_READ_TIMEOUT_SECONDS = 10.0
+
+# Errors that mean the database could not be reached, as opposed to a
+# statement it rejected.
+UNREACHABLE_DATABASE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    OSError,
+)
+
 
 def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response(
@@ -52,7 +68,18 @@ async def receive_webhook(request: web.Request) -> web.Response:
             404, "UNKNOWN_PROVIDER", f"no provider named {provider!r}; known: {known}"
         )
 
-    body = await request.read()
+    try:
+        async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
+            body = await request.read()
+    except TimeoutError:
+        logger.warning(
+            "%s webhook body not received within %.0f s",
+            provider,
+            BODY_READ_TIMEOUT_SECONDS,
+        )
+        return error_response(
+            408, "REQUEST_TIMEOUT", "the request body did not arrive in time"
+        )
     try:
         verifier.verify(request.headers, body, now=time.time())
         event = verifier.parse_event(body)
@@ -73,7 +100,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
                 headers=request.headers,
                 max_attempts=settings.retry.max_attempts,
             )
-    except (SQLAlchemyError, OSError):
+    except UNREACHABLE_DATABASE_ERRORS:
         logger.error(
             "%s webhook %s not stored: database unavailable, responded 503",
             provider,
@@ -85,13 +112,25 @@ async def receive_webhook(request: web.Request) -> web.Response:
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+    except SQLAlchemyError:
+        # The database rejected the statement: a bug or data the checks let
+        # through. The event is not stored and the provider will send it again.
+        logger.error(
+            "%s webhook %s not stored: the database rejected it, responded 500",
+            provider,
+            event.event_id,
+            exc_info=True,
+        )
+        return error_response(
+            500, "INTERNAL", "the event was not stored because of an internal error"
+        )
 
     if stored.job_id is None:
         logger.info(
             "%s webhook %s is a duplicate; no new effect", provider, event.event_id
         )
         return web.json_response({"status": "duplicate", "event_id": event.event_id})
-    await request.app[DISPATCHER].dispatch([stored.job_id])
+    request.app[DISPATCHER].dispatch_soon([stored.job_id])
     logger.info(
         "%s webhook %s (%s) stored as %s, job %s",
         provider,
@@ -107,6 +146,26 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every error response the JSON shape, and hide unexpected errors."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.upper().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason.lower())
+    except Exception:
+        logger.error(
+            "unexpected error handling %s %s",
+            request.method,
+            request.path,
+            exc_info=True,
+        )
+        return error_response(500, "INTERNAL", "internal error; nothing was stored")
+
+
 def create_gateway_app(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -114,7 +173,9 @@ def create_gateway_app(
     dispatcher: Dispatcher,
 ) -> web.Application:
     """Build the gateway; the caller owns the engine behind ``sessions``."""
-    app = web.Application(client_max_size=settings.webhook_max_body_bytes)
+    app = web.Application(
+        client_max_size=settings.webhook_max_body_bytes, middlewares=[json_errors]
+    )
     app[SETTINGS] = settings
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
@@ -139,6 +200,7 @@ def build_gateway(settings: Settings) -> web.Application:
     async def engine_lifetime(app: web.Application) -> AsyncIterator[None]:
         await check_schema(engine)
         yield
+        await app[DISPATCHER].close()
         await engine.dispose()
 
     app.cleanup_ctx.append(engine_lifetime)

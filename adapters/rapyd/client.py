@@ -69,7 +69,8 @@ def payment_body(request: PaymentRequest) -> dict[str, Any]:
     """
     metadata = dict(request.metadata)
     if request.customer_id:
-        metadata["customer_id"] = request.customer_id
+        # A separate key, so a caller's own "customer_id" entry survives.
+        metadata["hub_customer_id"] = request.customer_id
     return {
         "amount": rapyd_amount(request.amount),
         "currency": request.currency,

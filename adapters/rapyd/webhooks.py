@@ -14,6 +14,10 @@ from hub.errors import WebhookPayloadError, WebhookSignatureError
 
 REQUIRED_HEADERS = ("salt", "timestamp", "signature")
 MAX_EVENT_ID_LENGTH = 255
+# The hub stores event types in a 128-character column.
+MAX_EVENT_TYPE_LENGTH = 128
+# Ids and codes in ``data`` are short; a longer value is not Rapyd's.
+MAX_DATA_TEXT_LENGTH = 255
 
 _TIMESTAMP_PATTERN = re.compile(r"[0-9]{1,12}")
 
@@ -81,6 +85,10 @@ class RapydWebhookVerifier:
             event = json.loads(body)
         except ValueError as exc:
             raise WebhookPayloadError("rapyd webhook body is not valid JSON") from exc
+        except RecursionError as exc:
+            raise WebhookPayloadError(
+                "rapyd webhook body is nested too deeply"
+            ) from exc
         if not isinstance(event, dict):
             raise WebhookPayloadError("rapyd webhook body is not a JSON object")
 
@@ -95,6 +103,13 @@ class RapydWebhookVerifier:
         event_type = event.get("type")
         if not isinstance(event_type, str) or not event_type:
             raise WebhookPayloadError("rapyd webhook field type is missing or empty")
+        if len(event_type) > MAX_EVENT_TYPE_LENGTH:
+            raise WebhookPayloadError(
+                f"rapyd webhook field type is longer than {MAX_EVENT_TYPE_LENGTH} "
+                "characters"
+            )
+        if "\x00" in event_id or "\x00" in event_type:
+            raise WebhookPayloadError("rapyd webhook field id or type contains NUL")
 
         data = event.get("data")
         if data is None:
@@ -133,4 +148,11 @@ def _optional_text(data: dict[str, Any], field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise WebhookPayloadError(f"rapyd webhook field data.{field} is not a string")
+    if len(value) > MAX_DATA_TEXT_LENGTH:
+        raise WebhookPayloadError(
+            f"rapyd webhook field data.{field} is longer than {MAX_DATA_TEXT_LENGTH} "
+            "characters"
+        )
+    if "\x00" in value:
+        raise WebhookPayloadError(f"rapyd webhook field data.{field} contains NUL")
     return value

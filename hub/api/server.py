@@ -117,6 +117,7 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     logger.info("hub gRPC server stopping; in-flight calls get %.0f s", GRACE_SECONDS)
     await hub_server.stop()
+    await services.dispatcher.close()
     await engine.dispose()
 
 

@@ -79,7 +79,7 @@ class IntegrationHubServicer(hub_pb2_grpc.IntegrationHubServicer):
             )
 
         if created.job is not None:
-            await self._services.dispatcher.dispatch([created.job.id])
+            self._services.dispatcher.dispatch_soon([created.job.id])
             logger.info(
                 "operation %s created for %s (provider %s, job %s)",
                 created.operation.id,

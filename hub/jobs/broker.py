@@ -8,6 +8,7 @@ relay from the jobs table.
 from __future__ import annotations
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
@@ -20,13 +21,22 @@ QUEUE_NAME = "hub-jobs"
 # and Redis hands its unacknowledged messages to other workers.
 HEARTBEAT_TIMEOUT_MS = 15_000
 
+# A Redis that accepts connections but does not respond must not hold a
+# request or a worker thread for long; the relay covers a send that failed.
+REDIS_TIMEOUT_SECONDS = 5.0
+
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """Create the broker the settings ask for, with async actor support."""
     broker: dramatiq.Broker
     if settings.redis_url:
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
         broker = RedisBroker(
-            url=settings.redis_url,
+            client=client,
             namespace=settings.broker_namespace,
             heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         )

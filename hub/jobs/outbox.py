@@ -77,10 +77,40 @@ SendJob = Callable[[str, float], None]
 
 
 class Dispatcher:
-    """Sends committed jobs to the broker without blocking the event loop."""
+    """Sends committed jobs to the broker without blocking the event loop.
+
+    ``dispatch_soon`` lets a request respond right after its commit: the send
+    runs in a task that this object owns and ``close`` awaits.
+    """
 
     def __init__(self, send: SendJob):
         self._send = send
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def dispatch_soon(self, job_ids: Iterable[str]) -> None:
+        """Send jobs in the background; failures are logged, never raised."""
+        task = asyncio.get_running_loop().create_task(self.dispatch(list(job_ids)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait until every background send has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+    async def close(self, wait_seconds: float = 10.0) -> None:
+        """Wait for background sends, up to ``wait_seconds``.
+
+        A send still pending after that is cancelled; its job is committed,
+        so the relay sends it later.
+        """
+        try:
+            await asyncio.wait_for(self.drain(), wait_seconds)
+        except TimeoutError:
+            logger.warning(
+                "%d job send(s) still pending at shutdown; the relay will send them",
+                len(self._tasks),
+            )
 
     async def dispatch(
         self, job_ids: Iterable[str], *, delay: timedelta | None = None

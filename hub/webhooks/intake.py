@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,32 @@ from hub.persistence.models import WebhookEvent, utc_now
 # Headers that could carry credentials of a proxy or client; they are not
 # part of any provider's signature and are never stored.
 UNSTORED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+logger = logging.getLogger(__name__)
+
+
+def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return the headers to keep as evidence, with lower-case names.
+
+    Credentials are dropped. So is a value that is not valid UTF-8 or holds a
+    NUL, which PostgreSQL cannot store as JSON text; the signature headers
+    are plain ASCII, so no header the verification used is lost.
+    """
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in UNSTORED_HEADERS:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            logger.warning("header %s is not valid UTF-8; not stored", lowered)
+            continue
+        if "\x00" in value or "\x00" in lowered:
+            logger.warning("header %s contains NUL; not stored", lowered)
+            continue
+        kept[lowered] = value
+    return kept
 
 
 @dataclass(frozen=True)
@@ -40,11 +67,7 @@ async def store_webhook(
     concurrent deliveries of one event.
     """
     event_id = outbox.new_id()
-    kept_headers = {
-        name.lower(): value
-        for name, value in headers.items()
-        if name.lower() not in UNSTORED_HEADERS
-    }
+    kept_headers = storable_headers(headers)
     statement = (
         dialect_insert(session)(WebhookEvent)
         .values(

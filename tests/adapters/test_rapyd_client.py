@@ -158,7 +158,7 @@ async def test_sent_body_fields(
     assert body["currency"] == "EUR"
     assert body["payment_method"] == {"type": "de_visa_card"}
     assert body["merchant_reference_id"] == "op-1"
-    assert body["metadata"] == {"order": "A-1", "customer_id": "cus-7"}
+    assert body["metadata"] == {"order": "A-1", "hub_customer_id": "cus-7"}
     assert "country" not in body
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -22,6 +23,7 @@ from hub.persistence.database import create_engine, create_session_factory
 from hub.persistence.migrate import upgrade
 from hub.persistence.models import Job, WebhookEvent
 from hub.registry import Registry
+from hub.webhooks.intake import storable_headers
 
 SECRET = "gateway-test-secret"
 
@@ -54,6 +56,12 @@ class Gateway:
     settings: Settings
     sent: list[str]
     count: Callable[[type], Awaitable[int]]
+    dispatcher: Dispatcher
+
+    async def sent_jobs(self) -> list[str]:
+        """Return the jobs sent once every background send has finished."""
+        await self.dispatcher.drain()
+        return self.sent
 
     async def post(self, body: bytes) -> tuple[int, dict[str, Any]]:
         headers = signed_headers(self.settings, body, int(time.time()))
@@ -75,12 +83,8 @@ async def gateway(
     engine = create_engine(url)
     sessions = create_session_factory(engine)
     sent: list[str] = []
-    app = create_gateway_app(
-        settings,
-        sessions,
-        Registry(settings),
-        Dispatcher(lambda job_id, delay: sent.append(job_id)),
-    )
+    dispatcher = Dispatcher(lambda job_id, delay: sent.append(job_id))
+    app = create_gateway_app(settings, sessions, Registry(settings), dispatcher)
 
     async def count(model: type) -> int:
         async with sessions() as session:
@@ -89,7 +93,7 @@ async def gateway(
             ).scalar_one()
 
     async with TestClient(TestServer(app)) as client:
-        yield Gateway(client, settings, sent, count)
+        yield Gateway(client, settings, sent, count, dispatcher)
     await engine.dispose()
 
 
@@ -100,7 +104,7 @@ async def test_signed_webhook_is_stored_with_job(gateway: Gateway) -> None:
     assert payload["status"] == "accepted"
     assert await gateway.count(WebhookEvent) == 1
     assert await gateway.count(Job) == 1
-    assert len(gateway.sent) == 1
+    assert len(await gateway.sent_jobs()) == 1
 
 
 async def test_exact_bytes_are_stored(gateway: Gateway) -> None:
@@ -122,7 +126,7 @@ async def test_duplicate_event_has_no_new_effect(gateway: Gateway) -> None:
     assert status == 200
     assert payload["status"] == "duplicate"
     assert await gateway.count(WebhookEvent) == 1
-    assert len(gateway.sent) == 1
+    assert len(await gateway.sent_jobs()) == 1
 
 
 async def test_tampered_body_is_rejected(gateway: Gateway) -> None:
@@ -205,3 +209,46 @@ async def test_unreachable_database_answers_503(
     assert response.status == 503
     assert response.headers["Retry-After"] == "30"
     await engine.dispose()
+
+
+async def test_slow_body_times_out(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.app.BODY_READ_TIMEOUT_SECONDS", 0.3)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"x"
+            await asyncio.sleep(0.1)
+
+    response = await gateway.client.post("/webhooks/rapyd", data=trickle())
+
+    assert response.status == 408
+    assert await gateway.count(WebhookEvent) == 0
+
+
+async def test_error_responses_are_json(gateway: Gateway) -> None:
+    body = b"x" * (gateway.settings.webhook_max_body_bytes + 1)
+
+    response = await gateway.client.post("/webhooks/rapyd", data=body)
+
+    payload = await response.json()
+    assert payload["error"]["code"] == "REQUEST_ENTITY_TOO_LARGE"
+
+
+async def test_deeply_nested_body_is_bad_request(gateway: Gateway) -> None:
+    status, payload = await gateway.post(b"[" * 100_000 + b"]" * 100_000)
+
+    assert status == 400
+    assert payload["error"]["code"] == "WEBHOOK_PAYLOAD_INVALID"
+
+
+async def test_undecodable_header_is_dropped_not_fatal(gateway: Gateway) -> None:
+    body = event_body()
+    headers = signed_headers(gateway.settings, body, int(time.time()))
+    headers["X-Odd"] = "caf\udcff"
+
+    stored = storable_headers(headers)
+
+    assert "x-odd" not in stored
+    assert stored["signature"] == headers["signature"]

@@ -65,6 +65,12 @@ class Api:
     admin: admin_pb2_grpc.IntegrationAdminStub
     sent: list[str]
     server: HubServer
+    dispatcher: Dispatcher
+
+    async def sent_jobs(self) -> list[str]:
+        """Return the jobs sent once every background send has finished."""
+        await self.dispatcher.drain()
+        return self.sent
 
 
 @pytest_asyncio.fixture
@@ -78,11 +84,12 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     settings = dataclasses.replace(load_settings({}), database_url=url, tokens=entries)
     engine = create_engine(url)
     sent: list[str] = []
+    dispatcher = Dispatcher(lambda job_id, delay: sent.append(job_id))
     services = HubServices(
         settings=settings,
         sessions=create_session_factory(engine),
         registry=Registry(settings),
-        dispatcher=Dispatcher(lambda job_id, delay: sent.append(job_id)),
+        dispatcher=dispatcher,
     )
     server = create_server(services, TokenStore.parse(entries), "127.0.0.1:0")
     await server.start()
@@ -92,6 +99,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             admin=admin_pb2_grpc.IntegrationAdminStub(channel),
             sent=sent,
             server=server,
+            dispatcher=dispatcher,
         )
     await server.stop(0)
     await engine.dispose()
@@ -103,7 +111,7 @@ async def test_create_payment_returns_pending_operation(api: Api) -> None:
     assert operation.state == pb.OPERATION_STATE_PENDING
     assert operation.payment.amount == "12.50"
     assert operation.caller == "checkout"
-    assert len(api.sent) == 1
+    assert len(await api.sent_jobs()) == 1
 
 
 async def test_repeat_returns_same_operation_and_sends_nothing(api: Api) -> None:
@@ -112,7 +120,7 @@ async def test_repeat_returns_same_operation_and_sends_nothing(api: Api) -> None
     second = await api.hub.CreatePayment(payment_request(), metadata=auth("service"))
 
     assert second.id == first.id
-    assert len(api.sent) == 1
+    assert len(await api.sent_jobs()) == 1
 
 
 async def test_reused_key_with_other_amount_is_rejected(api: Api) -> None:
@@ -149,7 +157,7 @@ async def test_invalid_request_names_field_and_stores_nothing(api: Api) -> None:
     )
     assert [v.field for v in bad_request.field_violations] == ["amount"]
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert api.sent == []
+    assert await api.sent_jobs() == []
 
 
 async def test_missing_token_is_unauthenticated(api: Api) -> None:

@@ -230,7 +230,7 @@ async def test_long_failure_code_is_truncated(harness: Harness) -> None:
         "wh_1",
         id="payment_9",
         merchant_reference_id=harness.operation_id,
-        failure_code="E" * 300,
+        failure_code="E" * 200,
     )
 
     operation = await harness.operation()
