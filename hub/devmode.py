@@ -198,6 +198,7 @@ async def run(settings: Settings, *, demo: bool) -> int:
         for runner in runners:
             await runner.cleanup()
         await relay
+        await dispatcher.close()
         await asyncio.to_thread(worker.stop)
         await engine.dispose()
     return exit_code
