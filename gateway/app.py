@@ -9,6 +9,7 @@ unreachable the response is 503, and the provider sends the event again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +27,8 @@ from hub.persistence.database import create_engine, create_session_factory
 from hub.persistence.migrate import check_schema
 from hub.registry import Registry
 from hub.startup import exit_on_startup_error, settings_or_exit
-from hub.webhooks.intake import store_webhook
+from hub.webhooks.intake import Received
+from hub.webhooks.writer import IntakeFullError, IntakeWriter
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 REGISTRY = web.AppKey("registry", Registry)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+WRITER = web.AppKey("writer", IntakeWriter)
 
 # Seconds a provider should wait before sending again after a 503.
 RETRY_AFTER_SECONDS = 30
@@ -56,6 +59,12 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response(
         {"error": {"code": code, "message": message}}, status=status
     )
+
+
+def _retry_later(message: str) -> web.Response:
+    response = error_response(503, "STORAGE_UNAVAILABLE", message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
@@ -89,17 +98,17 @@ async def receive_webhook(request: web.Request) -> web.Response:
         )
         return error_response(error.http_status, error.reason, error.message)
 
-    settings = request.app[SETTINGS]
     try:
-        async with request.app[SESSIONS].begin() as session:
-            stored = await store_webhook(
-                session=session,
-                provider=provider,
-                event=event,
-                raw_body=body,
-                headers=request.headers,
-                max_attempts=settings.retry.max_attempts,
-            )
+        stored = await request.app[WRITER].store(
+            Received(provider, event, body, request.headers)
+        )
+    except IntakeFullError:
+        logger.error(
+            "%s webhook %s not stored: too many webhooks wait, responded 503",
+            provider,
+            event.event_id,
+        )
+        return _retry_later("the gateway is busy; send the event again later")
     except UNREACHABLE_DATABASE_ERRORS:
         logger.error(
             "%s webhook %s not stored: database unavailable, responded 503",
@@ -107,11 +116,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
             event.event_id,
             exc_info=True,
         )
-        response = error_response(
-            503, "STORAGE_UNAVAILABLE", "the event was not stored; send it again later"
-        )
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return _retry_later("the event was not stored; send it again later")
     except SQLAlchemyError:
         # The database rejected the statement: a bug or data the checks let
         # through. The event is not stored and the provider will send it again.
@@ -166,6 +171,15 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(500, "INTERNAL", "internal error; nothing was stored")
 
 
+async def _run_writer(app: web.Application) -> AsyncIterator[None]:
+    """Own the group-commit writer task for the app's lifetime."""
+    task = asyncio.create_task(app[WRITER].run(), name="webhook-writer")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_gateway_app(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -180,6 +194,8 @@ def create_gateway_app(
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
     app[DISPATCHER] = dispatcher
+    app[WRITER] = IntakeWriter(sessions, settings.retry.max_attempts)
+    app.cleanup_ctx.append(_run_writer)
     app.router.add_post("/webhooks/{provider}", receive_webhook)
     app.router.add_get("/healthz", health)
     return app

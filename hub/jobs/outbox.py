@@ -79,37 +79,43 @@ SendJob = Callable[[str, float], None]
 class Dispatcher:
     """Sends committed jobs to the broker without blocking the event loop.
 
-    ``dispatch_soon`` lets a request respond right after its commit: the send
-    runs in a task that this object owns and ``close`` awaits.
+    ``dispatch_soon`` lets a request respond right after its commit. Job ids
+    collect in a list that one flusher task, owned by this object, sends in a
+    single worker thread, so a burst of requests costs one thread hand-off.
     """
 
     def __init__(self, send: SendJob):
         self._send = send
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def dispatch_soon(self, job_ids: Iterable[str]) -> None:
         """Send jobs in the background; failures are logged, never raised."""
-        task = asyncio.get_running_loop().create_task(self.dispatch(list(job_ids)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pending.extend(job_ids)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await self.dispatch(batch)
 
     async def drain(self) -> None:
         """Wait until every background send has finished."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        while self._flusher is not None and not self._flusher.done():
+            await self._flusher
 
     async def close(self, wait_seconds: float = 10.0) -> None:
         """Wait for background sends, up to ``wait_seconds``.
 
-        A send still pending after that is cancelled; its job is committed,
-        so the relay sends it later.
+        Jobs still unsent after that are committed, so the relay sends them.
         """
         try:
-            await asyncio.wait_for(self.drain(), wait_seconds)
+            await asyncio.wait_for(asyncio.shield(self.drain()), wait_seconds)
         except TimeoutError:
             logger.warning(
                 "%d job send(s) still pending at shutdown; the relay will send them",
-                len(self._tasks),
+                len(self._pending),
             )
 
     async def dispatch(
@@ -121,14 +127,24 @@ class Dispatcher:
         whether or not the broker is reachable right now.
         """
         seconds = delay.total_seconds() if delay else 0.0
-        for job_id in job_ids:
+        await asyncio.to_thread(self._send_all, list(job_ids), seconds)
+
+    def _send_all(self, job_ids: list[str], delay_seconds: float) -> None:
+        """Send jobs in order; after one failure, leave the rest to the relay.
+
+        A failed send usually means the broker is down, and each further try
+        could wait for the full socket timeout.
+        """
+        for position, job_id in enumerate(job_ids):
             try:
-                await asyncio.to_thread(self._send, job_id, seconds)
+                self._send(job_id, delay_seconds)
             except Exception:
                 logger.warning(
-                    "sending job %s to the broker failed; the relay will send it",
+                    "sending job %s to the broker failed; the relay will send it "
+                    "and the %d job(s) after it",
                     job_id,
+                    len(job_ids) - position - 1,
                     exc_info=True,
                 )
-            else:
-                logger.debug("job %s sent to the broker", job_id)
+                return
+            logger.debug("job %s sent to the broker", job_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +52,68 @@ class Stored:
     job_id: str | None
 
 
+@dataclass(frozen=True)
+class Received:
+    """A verified webhook waiting to be stored."""
+
+    provider: str
+    event: InboundEvent
+    raw_body: bytes
+    headers: Mapping[str, str]
+
+
+async def store_webhooks(
+    *, session: AsyncSession, received: Sequence[Received], max_attempts: int
+) -> list[Stored]:
+    """Insert events and their jobs in the session's transaction.
+
+    Returns one result per item, in order. The unique constraint on
+    (provider, provider_event_id) decides between concurrent deliveries of
+    one event; within ``received``, only the first copy of an event counts.
+    """
+    now = utc_now()
+    rows: dict[tuple[str, str], dict[str, object]] = {}
+    for item in received:
+        key = (item.provider, item.event.event_id)
+        if key not in rows:
+            rows[key] = {
+                "id": outbox.new_id(),
+                "provider": item.provider,
+                "provider_event_id": item.event.event_id,
+                "event_type": item.event.event_type,
+                "raw_body": item.raw_body,
+                "headers": storable_headers(item.headers),
+                "received_at": now,
+            }
+    inserted = (
+        await session.execute(
+            dialect_insert(session)(WebhookEvent)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+            .returning(WebhookEvent.id)
+        )
+    ).scalars()
+    job_ids = {
+        event_id: outbox.add_job(
+            session=session,
+            kind=outbox.JobKind.WEBHOOK,
+            webhook_event_id=event_id,
+            max_attempts=max_attempts,
+        ).id
+        for event_id in inserted
+    }
+
+    results: list[Stored] = []
+    for item in received:
+        row = rows.pop((item.provider, item.event.event_id), None)
+        event_id = row["id"] if row else None
+        if isinstance(event_id, str) and event_id in job_ids:
+            results.append(Stored(webhook_event_id=event_id, job_id=job_ids[event_id]))
+        else:
+            results.append(Stored(webhook_event_id=None, job_id=None))
+    return results
+
+
 async def store_webhook(
     *,
     session: AsyncSession,
@@ -61,35 +123,9 @@ async def store_webhook(
     headers: Mapping[str, str],
     max_attempts: int,
 ) -> Stored:
-    """Insert the event and its job, or nothing if the event id is known.
-
-    The unique constraint on (provider, provider_event_id) decides between
-    concurrent deliveries of one event.
-    """
-    event_id = outbox.new_id()
-    kept_headers = storable_headers(headers)
-    statement = (
-        dialect_insert(session)(WebhookEvent)
-        .values(
-            id=event_id,
-            provider=provider,
-            provider_event_id=event.event_id,
-            event_type=event.event_type,
-            raw_body=raw_body,
-            headers=kept_headers,
-            received_at=utc_now(),
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
-        .returning(WebhookEvent.id)
+    """Insert one event and its job, or nothing if the event id is known."""
+    received = Received(provider, event, raw_body, headers)
+    (stored,) = await store_webhooks(
+        session=session, received=[received], max_attempts=max_attempts
     )
-    inserted = (await session.execute(statement)).scalar_one_or_none()
-    if inserted is None:
-        return Stored(webhook_event_id=None, job_id=None)
-
-    job = outbox.add_job(
-        session=session,
-        kind=outbox.JobKind.WEBHOOK,
-        webhook_event_id=inserted,
-        max_attempts=max_attempts,
-    )
-    return Stored(webhook_event_id=inserted, job_id=job.id)
+    return stored

@@ -252,3 +252,22 @@ async def test_undecodable_header_is_dropped_not_fatal(gateway: Gateway) -> None
 
     assert "x-odd" not in stored
     assert stored["signature"] == headers["signature"]
+
+
+async def test_concurrent_webhooks_are_each_stored(gateway: Gateway) -> None:
+    bodies = [event_body(f"wh_{i}") for i in range(50)]
+
+    results = await asyncio.gather(*(gateway.post(body) for body in bodies))
+
+    assert {status for status, _ in results} == {200}
+    assert await gateway.count(WebhookEvent) == 50
+    assert await gateway.count(Job) == 50
+
+
+async def test_concurrent_duplicates_store_one_event(gateway: Gateway) -> None:
+    results = await asyncio.gather(*(gateway.post(event_body()) for _ in range(20)))
+
+    statuses = sorted(payload["status"] for _, payload in results)
+    assert statuses == ["accepted"] + ["duplicate"] * 19
+    assert await gateway.count(WebhookEvent) == 1
+    assert await gateway.count(Job) == 1

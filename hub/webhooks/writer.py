@@ -1,0 +1,89 @@
+"""Group commit for inbound webhooks.
+
+One writer task per gateway process takes every webhook waiting in its queue
+and stores them all in one transaction, then wakes each waiting request with
+its own result. A request still responds only after its event committed, so
+every 2xx stays durable, while the database sees one commit per batch
+instead of one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.webhooks.intake import Received, Stored, store_webhooks
+
+logger = logging.getLogger(__name__)
+
+# The largest batch one transaction stores; beyond it the writer commits
+# and starts the next batch at once.
+MAX_BATCH = 256
+
+# Requests allowed to wait for the writer. Past this the gateway is too far
+# behind, and a quick 503 lets the provider send again later.
+MAX_WAITING = 10_000
+
+
+class IntakeFullError(Exception):
+    """More webhooks wait for the writer than ``MAX_WAITING``."""
+
+
+@dataclass
+class _Waiting:
+    received: Received
+    result: asyncio.Future[Stored]
+
+
+class IntakeWriter:
+    """Stores webhooks in batches; ``run`` is the writer task's body."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_attempts: int):
+        self._sessions = sessions
+        self._max_attempts = max_attempts
+        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue(MAX_WAITING)
+
+    async def store(self, received: Received) -> Stored:
+        """Return once ``received`` and its job have committed.
+
+        Raises the database's error when the batch could not be stored, and
+        ``IntakeFullError`` when too many requests already wait.
+        """
+        waiting = _Waiting(received, asyncio.get_running_loop().create_future())
+        try:
+            self._queue.put_nowait(waiting)
+        except asyncio.QueueFull:
+            raise IntakeFullError(f"{MAX_WAITING} webhooks already wait") from None
+        return await waiting.result
+
+    async def run(self) -> None:
+        """Store batches until cancelled."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write(batch)
+
+    async def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                results = await store_webhooks(
+                    session=session,
+                    received=[waiting.received for waiting in batch],
+                    max_attempts=self._max_attempts,
+                )
+        except Exception as exc:
+            # Each waiting request decides how to respond to the error.
+            for waiting in batch:
+                if not waiting.result.done():
+                    waiting.result.set_exception(exc)
+            return
+        logger.debug("stored a batch of %d webhook(s)", len(batch))
+        for waiting, stored in zip(batch, results, strict=True):
+            # A request whose client went away has a cancelled future; its
+            # event is stored all the same.
+            if not waiting.result.done():
+                waiting.result.set_result(stored)
