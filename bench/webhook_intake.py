@@ -262,9 +262,8 @@ def report(
             f"| {name} | {rate:,.0f} | {median(results, 'p50_ms'):.1f} "
             f"| {median(results, 'p99_ms'):.1f} | {rate / bare_rate:.2f} |"
         )
-    print(
-        f"\ngateway non-200 responses: {failures:.0f}; ratio {gateway_rate / bare_rate:.2f}"
-    )
+    ratio = gateway_rate / bare_rate
+    print(f"\ngateway non-200 responses: {failures:.0f}; ratio {ratio:.2f}")
 
 
 if __name__ == "__main__":
