@@ -45,9 +45,14 @@ RETRY_AFTER_SECONDS = 30
 # slow sender from holding a connection, which costs it no signature.
 BODY_READ_TIMEOUT_SECONDS = 10.0
 
-# Errors that mean the database could not be reached, as opposed to a
-# statement it rejected.
+# The longest a request waits for its event to commit, queueing included;
+# past it the response is 503. Longer than the writer's batch timeout.
+STORE_TIMEOUT_SECONDS = 12.0
+
+# Errors that mean the database could not be reached or did not respond, as
+# opposed to a statement it rejected.
 UNREACHABLE_DATABASE_ERRORS = (
+    TimeoutError,
     OperationalError,
     InterfaceError,
     PoolTimeoutError,
@@ -99,9 +104,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return error_response(error.http_status, error.reason, error.message)
 
     try:
-        stored = await request.app[WRITER].store(
-            Received(provider, event, body, request.headers)
-        )
+        async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+            stored = await request.app[WRITER].store(
+                Received(provider, event, body, request.headers)
+            )
     except IntakeFullError:
         logger.error(
             "%s webhook %s not stored: too many webhooks wait, responded 503",

@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.config import normalize_database_url
 from hub.errors import ConfigurationError
 from hub.persistence.database import ensure_sqlite_directory
 from hub.startup import exit_on_startup_error, settings_or_exit
@@ -45,6 +46,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision``."""
+    url = normalize_database_url(url)
     ensure_sqlite_directory(url)
     command.upgrade(alembic_config(url), revision)
 

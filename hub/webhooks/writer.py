@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 # and starts the next batch at once.
 MAX_BATCH = 256
 
+# A batch not committed by then is abandoned, so a database connection that
+# stalls without failing cannot hold every later webhook. Its requests get
+# a TimeoutError and respond 503, and the provider sends them again.
+BATCH_TIMEOUT_SECONDS = 10.0
+
 # Requests allowed to wait for the writer. Past this the gateway is too far
 # behind, and a quick 503 lets the provider send again later.
 MAX_WAITING = 10_000
@@ -69,12 +74,13 @@ class IntakeWriter:
 
     async def _write(self, batch: list[_Waiting]) -> None:
         try:
-            async with self._sessions.begin() as session:
-                results = await store_webhooks(
-                    session=session,
-                    received=[waiting.received for waiting in batch],
-                    max_attempts=self._max_attempts,
-                )
+            async with asyncio.timeout(BATCH_TIMEOUT_SECONDS):
+                async with self._sessions.begin() as session:
+                    results = await store_webhooks(
+                        session=session,
+                        received=[waiting.received for waiting in batch],
+                        max_attempts=self._max_attempts,
+                    )
         except Exception as exc:
             # Each waiting request decides how to respond to the error.
             for waiting in batch:
