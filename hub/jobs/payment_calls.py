@@ -170,6 +170,8 @@ async def _record_success(
     result: PaymentResult,
 ) -> None:
     values: dict[str, object] = {"provider_reference": result.provider_reference}
+    # TODO: poll the provider for operations left PROCESSING past a deadline;
+    # until that exists, a lost webhook leaves the operation PROCESSING.
     target = OperationState.PROCESSING
     if result.outcome is ProviderOutcome.SUCCEEDED:
         target = OperationState.SUCCEEDED
@@ -290,6 +292,7 @@ def _log_failure(
     else:
         # The alert: retries are exhausted and the outcome at the provider is
         # unknown, so a person must look at the evidence.
+        # TODO: also count dead letters in a metric and call the alert webhook.
         logger.error(
             "operation %s dead-lettered after %d attempts at %s: %s (job %s)",
             operation.id,
