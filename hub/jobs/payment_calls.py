@@ -121,6 +121,12 @@ async def run_operation_job(context: WorkerContext, job: ClaimedJob) -> None:
     except ProviderError as error:
         await _record_failure(context, job, operation, number, error)
         return
+    except Exception as exc:
+        # Not a provider error: a bug or a database failure. The job's
+        # boundary retries it; the attempt records what is known.
+        if number is not None:
+            await _close_attempt_after_error(context, operation.id, number, exc)
+        raise
     assert number is not None
     await _record_success(context, job, operation, number, result)
 
@@ -150,6 +156,27 @@ async def _wait_for_breaker(
         seconds,
     )
     await context.dispatcher.dispatch([job.id], delay=delay)
+
+
+async def _close_attempt_after_error(
+    context: WorkerContext, operation_id: str, number: int, exc: Exception
+) -> None:
+    try:
+        async with context.sessions.begin() as session:
+            await _finish_attempt(
+                session,
+                operation_id,
+                number,
+                outcome="error",
+                error_message=f"{type(exc).__name__}: {exc}",
+            )
+    except Exception:
+        logger.warning(
+            "operation %s: could not record the end of attempt %d",
+            operation_id,
+            number,
+            exc_info=True,
+        )
 
 
 async def _finish_attempt(

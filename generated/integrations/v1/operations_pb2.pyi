@@ -248,8 +248,9 @@ class Attempt(_message.Message):
     PROVIDER_REQUEST_ID_FIELD_NUMBER: _builtins.int
     number: _builtins.int
     outcome: _builtins.str
-    """"succeeded", "retryable_error", "permanent_error", "abandoned" (the
-    worker stopped during the call), or empty while the call runs.
+    """"succeeded", "retryable_error", "permanent_error", "error" (an error
+    inside the hub), "abandoned" (the worker stopped during the call), or
+    empty while the call runs.
     """
     http_status: _builtins.int
     """HTTP status of the provider's response; 0 when none arrived."""

@@ -268,3 +268,20 @@ async def test_abandoned_attempt_is_closed_on_retry(harness: Harness) -> None:
 
     outcomes = [a.outcome for a in await harness.attempts()]
     assert outcomes == ["abandoned", "succeeded"]
+
+
+async def test_unexpected_adapter_error_closes_attempt(harness: Harness) -> None:
+    class BrokenAdapter(ScriptedAdapter):
+        async def create_payment(self, request: PaymentRequest) -> PaymentResult:
+            raise RuntimeError("adapter bug")
+
+    registry = harness.context.registry
+    assert isinstance(registry, ScriptedRegistry)
+    registry.adapter = BrokenAdapter([])
+
+    await execute_job(harness.context, harness.job_id)
+
+    attempts = await harness.attempts()
+    assert [a.outcome for a in attempts] == ["error"]
+    assert attempts[0].error_message == "RuntimeError: adapter bug"
+    assert (await harness.job()).state == "retry_scheduled"
