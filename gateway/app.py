@@ -16,14 +16,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.config import Settings
-from hub.errors import HubError
+from hub.errors import HubError, StorageUnavailableError
 from hub.jobs.outbox import Dispatcher
-from hub.persistence.database import create_engine, create_session_factory
+from hub.persistence.database import (
+    UNREACHABLE_DATABASE_ERRORS,
+    create_engine,
+    create_session_factory,
+)
 from hub.persistence.migrate import check_schema
 from hub.registry import Registry
 from hub.startup import exit_on_startup_error, settings_or_exit
@@ -49,16 +52,6 @@ BODY_READ_TIMEOUT_SECONDS = 10.0
 # past it the response is 503. Longer than the writer's batch timeout.
 STORE_TIMEOUT_SECONDS = 12.0
 
-# Errors that mean the database could not be reached or did not respond, as
-# opposed to a statement it rejected.
-UNREACHABLE_DATABASE_ERRORS = (
-    TimeoutError,
-    OperationalError,
-    InterfaceError,
-    PoolTimeoutError,
-    OSError,
-)
-
 
 def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response(
@@ -67,7 +60,7 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 
 def _retry_later(message: str) -> web.Response:
-    response = error_response(503, "STORAGE_UNAVAILABLE", message)
+    response = error_response(503, StorageUnavailableError.reason, message)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -19,6 +19,7 @@ Errors are turned into gRPC statuses in one place, ``hub.api.status``.
     │   ├── WebhookSignatureError    401 at the edge
     │   └── WebhookPayloadError      400 at the edge
     ├── ConfigurationError           FAILED_PRECONDITION
+    ├── StorageUnavailableError      UNAVAILABLE, 503 at the edge, retryable
     └── ProviderError
         ├── ProviderTimeoutError     retryable
         ├── ProviderUnavailableError retryable (connection failure, 5xx)
@@ -138,6 +139,15 @@ class ConfigurationError(HubError):
     http_status = 500
 
 
+class StorageUnavailableError(HubError):
+    """The database could not be reached or did not respond in time."""
+
+    reason = "STORAGE_UNAVAILABLE"
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+    retryable = True
+
+
 class ProviderError(HubError):
     """A provider call failed; ``provider_code`` is the provider's own code."""
 
@@ -218,6 +228,7 @@ CATALOG: tuple[type[HubError], ...] = (
     WebhookSignatureError,
     WebhookPayloadError,
     ConfigurationError,
+    StorageUnavailableError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     ProviderRateLimitedError,

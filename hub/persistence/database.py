@@ -8,8 +8,20 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+# Errors that mean the database could not be reached or did not respond,
+# as opposed to a statement it rejected.
+UNREACHABLE_DATABASE_ERRORS = (
+    TimeoutError,
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    OSError,
+)
 
 # Connecting to an unreachable database fails after this long, so the
 # gateway can respond 503 while the provider still waits for a response.

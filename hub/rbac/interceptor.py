@@ -17,7 +17,13 @@ import grpc
 from grpc import aio
 
 from hub.api.status import internal_status, to_grpc_status
-from hub.errors import HubError, PermissionDeniedError, UnauthenticatedError
+from hub.errors import (
+    HubError,
+    PermissionDeniedError,
+    StorageUnavailableError,
+    UnauthenticatedError,
+)
+from hub.persistence.database import UNREACHABLE_DATABASE_ERRORS
 from hub.rbac.permissions import (
     PUBLIC_SERVICES,
     ROLE_PERMISSIONS,
@@ -55,6 +61,17 @@ def _guard(
             await _abort(context, to_grpc_status(error))
         except aio.AbortError:
             raise
+        except UNREACHABLE_DATABASE_ERRORS:
+            logger.error(
+                "RPC %s failed: database unavailable (caller %s)",
+                method,
+                principal.name if principal else "-",
+                exc_info=True,
+            )
+            unavailable = StorageUnavailableError(
+                "the database is unavailable; retry with the same idempotency key"
+            )
+            await _abort(context, to_grpc_status(unavailable))
         except Exception:
             error_id = str(uuid.uuid4())
             logger.error(

@@ -267,3 +267,19 @@ async def test_unexpected_error_is_internal_without_details(
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "postgres://" not in (caught.value.details() or "")
     assert "error_id" in error_info(caught.value).metadata
+
+
+async def test_unreachable_database_is_unavailable(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr("hub.api.servicers.create_payment_operation", refuse)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.hub.CreatePayment(payment_request(), metadata=auth("service"))
+
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(caught.value).reason == "STORAGE_UNAVAILABLE"
+    assert error_info(caught.value).metadata["retryable"] == "true"
