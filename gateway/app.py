@@ -48,7 +48,7 @@ RETRY_AFTER_SECONDS = 30
 # slow sender from holding a connection, which costs it no signature.
 BODY_READ_TIMEOUT_SECONDS = 10.0
 
-# The longest a request waits for its event to commit, queueing included;
+# Maximum time a request waits for its event to commit, queueing included;
 # past it the response is 503. Longer than the writer's batch timeout.
 STORE_TIMEOUT_SECONDS = 12.0
 

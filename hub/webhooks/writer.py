@@ -3,7 +3,7 @@
 One writer task per gateway process takes every webhook waiting in its queue
 and stores them all in one transaction, then wakes each waiting request with
 its own result. A request still responds only after its event committed, so
-every 2xx stays durable, while the database sees one commit per batch
+every 2xx stays durable, while the database gets one commit per batch
 instead of one per request.
 """
 
