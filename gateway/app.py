@@ -49,7 +49,8 @@ RETRY_AFTER_SECONDS = 30
 BODY_READ_TIMEOUT_SECONDS = 10.0
 
 # Maximum time a request waits for its event to commit, queueing included;
-# past it the response is 503. Longer than the writer's batch timeout.
+# past it the response is 503. It exceeds the writer's batch timeout plus
+# the time psycopg takes to cancel a stalled query.
 STORE_TIMEOUT_SECONDS = 12.0
 
 

@@ -108,8 +108,8 @@ class RapydWebhookVerifier:
                 f"rapyd webhook field type is longer than {MAX_EVENT_TYPE_LENGTH} "
                 "characters"
             )
-        if "\x00" in event_id or "\x00" in event_type:
-            raise WebhookPayloadError("rapyd webhook field id or type contains NUL")
+        for name, text in (("id", event_id), ("type", event_type)):
+            _check_storable(name, text)
 
         data = event.get("data")
         if data is None:
@@ -129,8 +129,10 @@ def _event_from_data(
         outcome = ProviderOutcome.SUCCEEDED
     elif event_type in _FAILED_TYPES:
         outcome = ProviderOutcome.FAILED
-        error_code = _optional_text(data, "failure_code") or event_type
-        error_message = _optional_text(data, "failure_message")
+        # A long failure text is cut, not rejected, so the event still settles
+        # the payment; the stored raw body keeps the full text.
+        error_code = _optional_text(data, "failure_code", cut=True) or event_type
+        error_message = _optional_text(data, "failure_message", cut=True)
     return InboundEvent(
         event_id=event_id,
         event_type=event_type,
@@ -142,17 +144,35 @@ def _event_from_data(
     )
 
 
-def _optional_text(data: dict[str, Any], field: str) -> str | None:
+def _optional_text(data: dict[str, Any], field: str, cut: bool = False) -> str | None:
+    """Return a text field of ``data``; with ``cut``, shorten an overlong one."""
     value = data.get(field)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise WebhookPayloadError(f"rapyd webhook field data.{field} is not a string")
+    if cut:
+        value = value[:MAX_DATA_TEXT_LENGTH]
     if len(value) > MAX_DATA_TEXT_LENGTH:
         raise WebhookPayloadError(
             f"rapyd webhook field data.{field} is longer than {MAX_DATA_TEXT_LENGTH} "
             "characters"
         )
-    if "\x00" in value:
-        raise WebhookPayloadError(f"rapyd webhook field data.{field} contains NUL")
+    _check_storable(f"data.{field}", value)
     return value
+
+
+def _check_storable(field: str, value: str) -> None:
+    """Reject text that PostgreSQL cannot store.
+
+    JSON allows a NUL and lone surrogates such as "\\udc00", but neither
+    survives encoding to UTF-8 for a text column.
+    """
+    if "\x00" in value:
+        raise WebhookPayloadError(f"rapyd webhook field {field} contains NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookPayloadError(
+            f"rapyd webhook field {field} is not valid Unicode text"
+        ) from None

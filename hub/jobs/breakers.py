@@ -35,6 +35,9 @@ class BreakerLogger(pybreaker.CircuitBreakerListener):
         old_state: pybreaker.CircuitBreakerState | None,
         new_state: pybreaker.CircuitBreakerState,
     ) -> None:
+        # pybreaker also reports a re-opened breaker (open to open).
+        if old_state is not None and old_state.name == new_state.name:
+            return
         logger.warning(
             "circuit breaker for provider %s changed from %s to %s",
             cb.name,

@@ -138,13 +138,16 @@ class Dispatcher:
         for position, job_id in enumerate(job_ids):
             try:
                 self._send(job_id, delay_seconds)
-            except Exception:
+            except Exception as exc:
+                # One line without a traceback: while the broker is down this
+                # repeats for every batch, and the cause is in the message.
                 logger.warning(
-                    "sending job %s to the broker failed; the relay will send it "
-                    "and the %d job(s) after it",
+                    "sending job %s to the broker failed (%s: %s); the relay will "
+                    "send it and the %d job(s) after it",
                     job_id,
+                    type(exc).__name__,
+                    exc,
                     len(job_ids) - position - 1,
-                    exc_info=True,
                 )
                 return
             logger.debug("job %s sent to the broker", job_id)

@@ -52,6 +52,23 @@ def payment_request(operation: Operation) -> PaymentRequest:
     )
 
 
+async def close_abandoned_attempts(session: AsyncSession, operation_id: str) -> None:
+    """Close attempts left open by a worker that died during the call.
+
+    Only the holder of the operation's job calls this, and a job changes
+    hands only after its lease ran out, so an open attempt is a dead one.
+    """
+    await session.execute(
+        update(Attempt)
+        .where(Attempt.operation_id == operation_id, Attempt.finished_at.is_(None))
+        .values(
+            finished_at=utc_now(),
+            outcome="abandoned",
+            error_message="the worker stopped before the call returned",
+        )
+    )
+
+
 async def start_attempt(context: WorkerContext, operation_id: str, job_id: str) -> int:
     """Record the start of a provider call and return its attempt number.
 
@@ -61,15 +78,7 @@ async def start_attempt(context: WorkerContext, operation_id: str, job_id: str) 
     idempotency key makes harmless.
     """
     async with context.sessions.begin() as session:
-        await session.execute(
-            update(Attempt)
-            .where(Attempt.operation_id == operation_id, Attempt.finished_at.is_(None))
-            .values(
-                finished_at=utc_now(),
-                outcome="abandoned",
-                error_message="the worker stopped before the call returned",
-            )
-        )
+        await close_abandoned_attempts(session, operation_id)
         number = (
             await session.execute(
                 update(Operation)
@@ -90,7 +99,8 @@ async def run_operation_job(context: WorkerContext, job: ClaimedJob) -> None:
         # An earlier attempt got a response, or a webhook settled the
         # operation while this retry waited, so another call would be wrong.
         async with context.sessions.begin() as session:
-            await complete_job(session=session, job_id=job.id)
+            await close_abandoned_attempts(session, operation.id)
+            await complete_job(session=session, job=job)
         logger.info(
             "operation %s is already %s; job %s completed without a provider call",
             operation.id,
@@ -229,7 +239,7 @@ async def _record_success(
             from_states=(OperationState.PENDING,),
             values=values,
         )
-        await complete_job(session=session, job_id=job.id)
+        await complete_job(session=session, job=job)
     logger.info(
         "operation %s: %s returned status %s (reference %s)%s",
         operation.id,
@@ -289,7 +299,7 @@ async def _record_failure(
                 },
             )
         if not error.retryable:
-            await complete_job(session=session, job_id=job.id, last_error=error.message)
+            await complete_job(session=session, job=job, last_error=error.message)
 
     _log_failure(job, operation, error, delay)
     if delay is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 from sqlalchemy import or_, update
@@ -44,12 +44,23 @@ class WorkerContext:
 
 @dataclass(frozen=True)
 class ClaimedJob:
+    """A job this worker holds; ``lease_until`` also identifies the claim."""
+
     id: str
+    lease_until: datetime
     kind: str
     operation_id: str | None
     webhook_event_id: str | None
     attempts: int
     max_attempts: int
+
+
+class LeaseLostError(Exception):
+    """The job's lease ran out and another worker claimed it.
+
+    The transaction that found this rolls back, so this worker's results
+    are discarded and the new owner's stand.
+    """
 
 
 def lease_seconds(settings: Settings) -> float:
@@ -103,21 +114,32 @@ async def claim_job(context: WorkerContext, job_id: str) -> ClaimedJob | None:
     if row is None:
         logger.debug("job %s is done, running elsewhere or not due; skipped", job_id)
         return None
-    return ClaimedJob(job_id, *row)
+    return ClaimedJob(job_id, lease_until, *row)
+
+
+async def _update_held_job(
+    session: AsyncSession, job: ClaimedJob, **values: object
+) -> None:
+    """Update the job only while this worker's claim still holds it."""
+    result = await session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.state == JobState.RUNNING,
+            Job.lease_until == job.lease_until,
+        )
+        .values(updated_at=utc_now(), **values)
+        .returning(Job.id)
+    )
+    if result.scalar_one_or_none() is None:
+        raise LeaseLostError(f"job {job.id} is no longer held by this worker")
 
 
 async def complete_job(
-    *, session: AsyncSession, job_id: str, last_error: str | None = None
+    *, session: AsyncSession, job: ClaimedJob, last_error: str | None = None
 ) -> None:
-    await session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(
-            state=JobState.DONE,
-            lease_until=None,
-            last_error=last_error,
-            updated_at=utc_now(),
-        )
+    await _update_held_job(
+        session, job, state=JobState.DONE, lease_until=None, last_error=last_error
     )
 
 
@@ -134,31 +156,24 @@ async def retry_or_bury(
     Returns the retry delay, or None when the job went to the dead letters;
     the caller sends the delayed message after its transaction commits.
     """
-    now = utc_now()
     if job.attempts >= job.max_attempts:
-        await session.execute(
-            update(Job)
-            .where(Job.id == job.id)
-            .values(
-                state=JobState.DEAD, lease_until=None, last_error=error, updated_at=now
-            )
+        await _update_held_job(
+            session, job, state=JobState.DEAD, lease_until=None, last_error=error
         )
         return None
 
     delay = timedelta(
         seconds=backoff_seconds(context.settings.retry, job.attempts, retry_after)
     )
-    await session.execute(
-        update(Job)
-        .where(Job.id == job.id)
-        .values(
-            state=JobState.RETRY_SCHEDULED,
-            run_after=now + delay,
-            enqueued_at=now,
-            lease_until=None,
-            last_error=error,
-            updated_at=now,
-        )
+    now = utc_now()
+    await _update_held_job(
+        session,
+        job,
+        state=JobState.RETRY_SCHEDULED,
+        run_after=now + delay,
+        enqueued_at=now,
+        lease_until=None,
+        last_error=error,
     )
     return delay
 
@@ -168,18 +183,15 @@ async def postpone_job(
 ) -> None:
     """Schedule the job again without counting this run as an attempt."""
     now = utc_now()
-    await session.execute(
-        update(Job)
-        .where(Job.id == job.id)
-        .values(
-            state=JobState.RETRY_SCHEDULED,
-            attempts=Job.attempts - 1,
-            run_after=now + delay,
-            enqueued_at=now,
-            lease_until=None,
-            last_error=reason,
-            updated_at=now,
-        )
+    await _update_held_job(
+        session,
+        job,
+        state=JobState.RETRY_SCHEDULED,
+        attempts=Job.attempts - 1,
+        run_after=now + delay,
+        enqueued_at=now,
+        lease_until=None,
+        last_error=reason,
     )
 
 
@@ -201,6 +213,8 @@ async def execute_job(context: WorkerContext, job_id: str) -> None:
             await run_webhook_job(context, job)
         else:
             raise ValueError(f"unknown job kind {job.kind!r}")
+    except LeaseLostError:
+        _log_lease_lost(job)
     except Exception as exc:
         # The isolation boundary of a job: nothing escapes to Dramatiq, whose
         # own retries are off, and the job row decides what happens next.
@@ -214,7 +228,19 @@ async def execute_job(context: WorkerContext, job_id: str) -> None:
             exc,
             exc_info=not isinstance(exc, HubError),
         )
-        await handle_unexpected_failure(context, job, exc)
+        try:
+            await handle_unexpected_failure(context, job, exc)
+        except LeaseLostError:
+            _log_lease_lost(job)
+
+
+def _log_lease_lost(job: ClaimedJob) -> None:
+    logger.warning(
+        "job %s (%s): lease ran out and another worker took the job; "
+        "this run's results were discarded",
+        job.id,
+        job.kind,
+    )
 
 
 async def handle_unexpected_failure(

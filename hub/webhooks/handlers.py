@@ -222,4 +222,4 @@ async def run_webhook_job(context: WorkerContext, job: ClaimedJob) -> None:
     for name, handler in HANDLERS.items():
         await _run_handler(context, stored, event, name, handler)
     async with context.sessions.begin() as session:
-        await complete_job(session=session, job_id=job.id)
+        await complete_job(session=session, job=job)

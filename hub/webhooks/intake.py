@@ -88,7 +88,9 @@ async def store_webhooks(
     inserted = (
         await session.execute(
             dialect_insert(session)(WebhookEvent)
-            .values(list(rows.values()))
+            # Sorted, so concurrent batches of two gateways take their row
+            # locks in one order and cannot deadlock.
+            .values([rows[key] for key in sorted(rows)])
             .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
             .returning(WebhookEvent.id)
         )

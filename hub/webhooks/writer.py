@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.persistence.database import UNREACHABLE_DATABASE_ERRORS
 from hub.webhooks.intake import Received, Stored, store_webhooks
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,10 @@ MAX_BATCH = 256
 # A batch not committed by then is abandoned, so a database connection that
 # stalls without failing cannot hold every later webhook. Its requests get
 # a TimeoutError and respond 503, and the provider sends them again.
-BATCH_TIMEOUT_SECONDS = 10.0
+# Cancelling the query can take about 5 s more (psycopg 3.3 waits that long
+# for the server to confirm the cancel), which the gateway's request timeout
+# allows for.
+BATCH_TIMEOUT_SECONDS = 5.0
 
 # Requests allowed to wait for the writer. Past this the gateway is too far
 # behind, and a quick 503 lets the provider send again later.
@@ -70,22 +74,34 @@ class IntakeWriter:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._write(batch)
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                # The writer must outlive any batch, or every later request
+                # would wait for ever.
+                logger.error("webhook writer failed on a batch", exc_info=True)
+                self._fail(batch, exc)
 
     async def _write(self, batch: list[_Waiting]) -> None:
         try:
-            async with asyncio.timeout(BATCH_TIMEOUT_SECONDS):
-                async with self._sessions.begin() as session:
-                    results = await store_webhooks(
-                        session=session,
-                        received=[waiting.received for waiting in batch],
-                        max_attempts=self._max_attempts,
-                    )
-        except Exception as exc:
+            results = await self._store([waiting.received for waiting in batch])
+        except UNREACHABLE_DATABASE_ERRORS as exc:
             # Each waiting request decides how to respond to the error.
+            self._fail(batch, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch, exc)
+                return
+            # One event the database rejects must not fail the others, so
+            # each is tried in a transaction of its own.
+            logger.warning(
+                "a batch of %d webhook(s) failed; storing them one by one",
+                len(batch),
+                exc_info=True,
+            )
             for waiting in batch:
-                if not waiting.result.done():
-                    waiting.result.set_exception(exc)
+                await self._write_one(waiting)
             return
         logger.debug("stored a batch of %d webhook(s)", len(batch))
         for waiting, stored in zip(batch, results, strict=True):
@@ -93,3 +109,25 @@ class IntakeWriter:
             # event is stored all the same.
             if not waiting.result.done():
                 waiting.result.set_result(stored)
+
+    async def _write_one(self, waiting: _Waiting) -> None:
+        try:
+            (stored,) = await self._store([waiting.received])
+        except Exception as exc:
+            self._fail([waiting], exc)
+            return
+        if not waiting.result.done():
+            waiting.result.set_result(stored)
+
+    async def _store(self, received: list[Received]) -> list[Stored]:
+        async with asyncio.timeout(BATCH_TIMEOUT_SECONDS):
+            async with self._sessions.begin() as session:
+                return await store_webhooks(
+                    session=session, received=received, max_attempts=self._max_attempts
+                )
+
+    @staticmethod
+    def _fail(batch: list[_Waiting], exc: BaseException) -> None:
+        for waiting in batch:
+            if not waiting.result.done():
+                waiting.result.set_exception(exc)

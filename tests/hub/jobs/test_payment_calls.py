@@ -285,3 +285,25 @@ async def test_unexpected_adapter_error_closes_attempt(harness: Harness) -> None
     assert [a.outcome for a in attempts] == ["error"]
     assert attempts[0].error_message == "RuntimeError: adapter bug"
     assert (await harness.job()).state == "retry_scheduled"
+
+
+async def test_lost_lease_discards_results(harness: Harness) -> None:
+    sessions = harness.context.sessions
+
+    class TakenOverAdapter(ScriptedAdapter):
+        async def create_payment(self, request: PaymentRequest) -> PaymentResult:
+            # Another worker claims the job while this call is in flight.
+            async with sessions.begin() as session:
+                job = await session.get_one(Job, harness.job_id)
+                assert job.lease_until is not None
+                job.lease_until = job.lease_until.replace(year=2999)
+            return ACCEPTED
+
+    registry = harness.context.registry
+    assert isinstance(registry, ScriptedRegistry)
+    registry.adapter = TakenOverAdapter([])
+
+    await execute_job(harness.context, harness.job_id)
+
+    assert (await harness.operation()).state == OperationState.PENDING
+    assert (await harness.job()).state == "running"
