@@ -109,12 +109,15 @@ async def receive_webhook(request: web.Request) -> web.Response:
             event.event_id,
         )
         return _retry_later("the gateway is busy; send the event again later")
-    except UNREACHABLE_DATABASE_ERRORS:
+    except UNREACHABLE_DATABASE_ERRORS as exc:
+        # No traceback: in an outage this repeats for every request, and
+        # the error's type and message say what failed.
         logger.error(
-            "%s webhook %s not stored: database unavailable, responded 503",
+            "%s webhook %s not stored: database unavailable (%s: %s), responded 503",
             provider,
             event.event_id,
-            exc_info=True,
+            type(exc).__name__,
+            exc,
         )
         return _retry_later("the event was not stored; send it again later")
     except SQLAlchemyError:

@@ -21,6 +21,7 @@ import socket
 import sys
 
 import dramatiq
+import grpc
 from aiohttp import web
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
@@ -89,17 +90,15 @@ async def _serve_app(app: web.Application, sock: socket.socket) -> web.AppRunner
     return runner
 
 
-def _start_worker(settings: Settings) -> dramatiq.Worker:
-    """Start a Dramatiq worker on an in-process broker, in this process."""
+def _install_broker(settings: Settings) -> dramatiq.Broker:
+    """Install an in-process broker, before the actors bind to one."""
     broker = StubBroker()
     broker.add_middleware(AsyncIO())
     dramatiq.set_broker(broker)
     from hub.jobs import actors
 
     actors.use_settings(settings)
-    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
-    worker.start()
-    return worker
+    return broker
 
 
 def _print_endpoints(settings: Settings, grpc_port: int, sandbox_url: str) -> None:
@@ -121,12 +120,27 @@ def _print_endpoints(settings: Settings, grpc_port: int, sandbox_url: str) -> No
     print("\n".join(lines), flush=True)
 
 
+async def _run_demo_once(grpc_port: int) -> int:
+    """Send the demo payment and print it; return 0 if it succeeded."""
+    from hub.demo import run_demo
+
+    token = os.environ.get("HUB_DEMO_TOKEN", DEV_TOKENS[0][2])
+    try:
+        operation = await run_demo(f"127.0.0.1:{grpc_port}", token)
+    except grpc.aio.AioRpcError as error:
+        print(
+            f"demo payment failed: {error.code().name}: {error.details()}", flush=True
+        )
+        return 1
+    print(MessageToJson(operation, preserving_proto_field_name=True), flush=True)
+    return 0 if operation.state == pb.OPERATION_STATE_SUCCEEDED else 1
+
+
 async def run(settings: Settings, *, demo: bool) -> int:
     """Run every part of the hub until a signal arrives; return an exit code."""
     from gateway.app import create_gateway_app
     from hub.api.server import create_server
     from hub.api.servicers import HubServices
-    from hub.demo import run_demo
     from hub.jobs.relay import run_relay
     from hub.registry import Registry
 
@@ -147,13 +161,21 @@ async def run(settings: Settings, *, demo: bool) -> int:
         ),
     )
 
-    worker = _start_worker(settings)
+    broker = _install_broker(settings)
     from hub.jobs.actors import send_job
 
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
     registry = Registry(settings)
     dispatcher = Dispatcher(send_job)
+    # Bound before anything starts, so a taken port stops dev mode cleanly.
+    hub_server = create_server(
+        HubServices(settings, sessions, registry, dispatcher),
+        TokenStore.parse(settings.tokens),
+        settings.grpc_address,
+    )
+    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
+    worker.start()
     runners = [
         await _serve_app(
             create_gateway_app(settings, sessions, registry, dispatcher), gateway_sock
@@ -167,11 +189,6 @@ async def run(settings: Settings, *, demo: bool) -> int:
             sandbox_sock,
         ),
     ]
-    hub_server = create_server(
-        HubServices(settings, sessions, registry, dispatcher),
-        TokenStore.parse(settings.tokens),
-        settings.grpc_address,
-    )
     await hub_server.start()
     stop = asyncio.Event()
     relay = asyncio.create_task(run_relay(settings, sessions, dispatcher, stop))
@@ -183,13 +200,7 @@ async def run(settings: Settings, *, demo: bool) -> int:
     exit_code = 0
     try:
         if demo:
-            target = f"127.0.0.1:{hub_server.port}"
-            token = os.environ.get("HUB_DEMO_TOKEN", DEV_TOKENS[0][2])
-            operation = await run_demo(target, token)
-            print(
-                MessageToJson(operation, preserving_proto_field_name=True), flush=True
-            )
-            exit_code = 0 if operation.state == pb.OPERATION_STATE_SUCCEEDED else 1
+            exit_code = await _run_demo_once(hub_server.port)
         await stop.wait()
     finally:
         stop.set()
