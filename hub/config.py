@@ -123,6 +123,19 @@ def _required(
     return dev_default
 
 
+def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """Return the database URL alone, for tools that need nothing else."""
+    env = os.environ if env is None else env
+    url = env.get("DATABASE_URL", "")
+    if not url:
+        if env.get("HUB_MODE", "dev") != "dev":
+            raise ConfigurationError(
+                "DATABASE_URL is required when HUB_MODE=production"
+            )
+        url = f"sqlite:///{DEV_DATABASE_PATH}"
+    return normalize_database_url(url)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -183,6 +196,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigurationError(
             "HUB_MODE=production needs these variables, which are unset: "
             + ", ".join(sorted(missing))
+        )
+    if not rapyd.secret_key_ref.startswith(("env:", "file:")):
+        raise ConfigurationError(
+            "HUB_RAPYD_SECRET_KEY: expected a secret reference 'env:NAME' or "
+            "'file:PATH', never the key itself"
+        )
+    if not dev and not database_url.startswith(
+        ("postgresql://", "postgres://", "postgresql+psycopg://")
+    ):
+        raise ConfigurationError(
+            "DATABASE_URL: production needs PostgreSQL (postgresql://...); "
+            "SQLite is for dev mode only"
         )
     log_level = env.get("HUB_LOG_LEVEL", "INFO").upper()
     if log_level not in LOG_LEVELS:

@@ -75,12 +75,20 @@ async def run_demo(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default="127.0.0.1:50051", help="hub gRPC address")
+    parser = argparse.ArgumentParser(
+        description="Create one payment through the typed stub and follow it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--target",
+        default=os.environ.get("HUB_GRPC_ADDRESS", "127.0.0.1:50051"),
+        help="hub gRPC address (from HUB_GRPC_ADDRESS when set)",
+    )
     parser.add_argument(
         "--token",
         default=os.environ.get("HUB_DEMO_TOKEN", DEV_SERVICE_TOKEN),
-        help="bearer token of a caller with the service role (default: dev mode's)",
+        help="bearer token of a caller with the service role (from HUB_DEMO_TOKEN "
+        "when set)",
     )
     parser.add_argument("--amount", default="12.50", help="decimal amount, e.g. 12.50")
     parser.add_argument("--currency", default="EUR", help="ISO 4217 code")
@@ -101,7 +109,10 @@ def main() -> None:
     except grpc.aio.AioRpcError as error:
         hint = ""
         if error.code() == grpc.StatusCode.UNAVAILABLE:
-            hint = f"; is the hub running at {options.target}? Start it with 'make dev'"
+            hint = (
+                f"; is the hub running at {options.target}? Start it with "
+                "'make dev', or pass --target"
+            )
         sys.exit(f"hub-demo: {error.code().name}: {error.details()}{hint}")
     print(MessageToJson(operation, preserving_proto_field_name=True))
     if operation.state != pb.OPERATION_STATE_SUCCEEDED:

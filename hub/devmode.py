@@ -125,6 +125,13 @@ async def _run_demo_once(grpc_port: int) -> int:
     from hub.demo import run_demo
 
     token = os.environ.get("HUB_DEMO_TOKEN", DEV_TOKENS[0][2])
+    if "HUB_DEMO_TOKEN" not in os.environ and os.environ.get("HUB_TOKENS"):
+        print(
+            "demo skipped: HUB_TOKENS replaces the dev tokens, so set HUB_DEMO_TOKEN "
+            "to a token with the service role",
+            flush=True,
+        )
+        return 1
     try:
         operation = await run_demo(f"127.0.0.1:{grpc_port}", token)
     except grpc.aio.AioRpcError as error:

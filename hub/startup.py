@@ -38,6 +38,6 @@ def exit_on_startup_error(run: Callable[[], T]) -> T:
         # The driver's message names host, port and database, never the password.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise SystemExit(
-            f"database error: {reason}; check DATABASE_URL, that the database "
-            "exists and is running, and run 'hub-migrate'"
+            f"database error: {reason}; check DATABASE_URL and that the database "
+            "exists and is running"
         ) from None

@@ -18,10 +18,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.config import normalize_database_url
+from hub.config import database_url_from_env, normalize_database_url
 from hub.errors import ConfigurationError
+from hub.logs import configure_logging
 from hub.persistence.database import ensure_sqlite_directory
-from hub.startup import exit_on_startup_error, settings_or_exit
+from hub.startup import exit_on_startup_error
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -55,8 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Upgrade the hub's database schema.")
     parser.add_argument("revision", nargs="?", default="head", help="target revision")
     options = parser.parse_args()
-    settings = settings_or_exit()
-    exit_on_startup_error(lambda: upgrade(settings.database_url, options.revision))
+    configure_logging("INFO")
+    url = exit_on_startup_error(database_url_from_env)
+    exit_on_startup_error(lambda: upgrade(url, options.revision))
     logger.info("database schema is at revision %s", options.revision)
 
 

@@ -104,6 +104,11 @@ def main() -> None:
         "roles", help=f"roles joined by '+', from: {', '.join(ROLE_PERMISSIONS)}"
     )
     options = parser.parse_args()
+    if not PRINCIPAL_PATTERN.fullmatch(options.principal):
+        raise SystemExit(
+            "hub-token: invalid principal: use 1 to 128 letters, digits, '.', '_' "
+            "or '-'"
+        )
     token = secrets.token_urlsafe(32)
     entry = f"{options.principal}:{options.roles}:{hash_token(token)}"
     try:

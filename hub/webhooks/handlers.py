@@ -76,6 +76,7 @@ async def update_operation_status(
         .where(WebhookEvent.id == stored.id)
         .values(operation_id=operation.id)
     )
+    previous_state = operation.state
     target, values = _target_state(event)
     if event.provider_reference and not operation.provider_reference:
         values["provider_reference"] = event.provider_reference
@@ -91,16 +92,14 @@ async def update_operation_status(
     if not changed:
         return await _keep_final_state(session, stored, event, operation, target)
 
-    log = (
-        logger.warning
-        if operation.state == OperationState.DEAD_LETTERED
-        else logger.info
-    )
+    # The UPDATE refreshed the loaded row, so the earlier state was kept.
+    dead_lettered = previous_state == OperationState.DEAD_LETTERED
+    log = logger.warning if dead_lettered else logger.info
     log(
         "operation %s is now %s (was %s) after %s event %s",
         operation.id,
         target,
-        operation.state,
+        previous_state,
         stored.provider,
         stored.provider_event_id,
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.config import load_settings, normalize_database_url
+from hub.config import database_url_from_env, load_settings, normalize_database_url
 from hub.errors import ConfigurationError
 
 PRODUCTION = {
@@ -106,3 +106,31 @@ def test_unknown_log_level_rejected() -> None:
 
 def test_log_level_is_case_insensitive() -> None:
     assert load_settings({"HUB_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+
+
+def test_production_rejects_sqlite() -> None:
+    env = {**PRODUCTION, "DATABASE_URL": "sqlite:///hub.sqlite3"}
+
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        load_settings(env)
+
+
+def test_literal_secret_key_rejected_at_start() -> None:
+    env = {**PRODUCTION, "HUB_RAPYD_SECRET_KEY": "plain-secret"}
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env)
+
+    assert "HUB_RAPYD_SECRET_KEY" in str(caught.value)
+    assert "plain-secret" not in str(caught.value)
+
+
+def test_database_url_alone_for_migrations() -> None:
+    env = {"HUB_MODE": "production", "DATABASE_URL": "postgresql://u@h/db"}
+
+    assert database_url_from_env(env) == "postgresql+psycopg://u@h/db"
+
+
+def test_database_url_required_in_production() -> None:
+    with pytest.raises(ConfigurationError, match="DATABASE_URL"):
+        database_url_from_env({"HUB_MODE": "production"})
