@@ -6,23 +6,17 @@ import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest_asyncio
 from sqlalchemy import select
 
 from adapters.base import PaymentRequest, PaymentResult, ProviderOutcome
-from hub.config import load_settings
 from hub.errors import ProviderError, ProviderRejectedError, ProviderTimeoutError
-from hub.jobs.breakers import Breakers
 from hub.jobs.outbox import Dispatcher
 from hub.jobs.runner import WorkerContext, claim_job, execute_job
-from hub.operations import OperationState, change_state, create_payment_operation
-from hub.payments import validate_create_payment
-from hub.persistence.database import create_engine, create_session_factory
-from hub.persistence.migrate import upgrade
+from hub.operations import OperationState, change_state
 from hub.persistence.models import Attempt, Job, Operation
 from hub.registry import Registry
-from integrations.v1 import hub_pb2
+from tests.hub.sqlite_worker import sqlite_worker
 
 
 class ScriptedAdapter:
@@ -79,48 +73,21 @@ ACCEPTED = PaymentResult(
 
 @pytest_asyncio.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}"
-    upgrade(url)
-    settings = dataclasses.replace(
-        load_settings({"HUB_JOB_MAX_ATTEMPTS": "2"}), database_url=url
-    )
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
-    payment = validate_create_payment(
-        hub_pb2.CreatePaymentRequest(
-            idempotency_key="k1",
-            country="DE",
-            amount="10.00",
-            currency="EUR",
-            payment_method_type="de_visa_card",
-        )
-    )
-    async with sessions.begin() as session:
-        created = await create_payment_operation(
-            session=session,
-            caller="svc",
-            payment=payment,
-            provider="rapyd",
-            max_attempts=2,
-        )
-    assert created.job is not None
     sent: list[tuple[str, float]] = []
-    registry = ScriptedRegistry(settings)
-    registry.adapter = ScriptedAdapter([])
-    async with aiohttp.ClientSession() as http:
-        context = WorkerContext(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            registry=registry,
-            http=http,
-            breakers=Breakers(settings),
-            dispatcher=Dispatcher(lambda job_id, delay: sent.append((job_id, delay))),
-        )
+    dispatcher = Dispatcher(lambda job_id, delay: sent.append((job_id, delay)))
+    async with sqlite_worker(
+        tmp_path,
+        env={"HUB_JOB_MAX_ATTEMPTS": "2"},
+        registry_class=ScriptedRegistry,
+        dispatcher=dispatcher,
+    ) as (context, created):
+        registry = context.registry
+        assert isinstance(registry, ScriptedRegistry)
+        assert created.job is not None
+        registry.adapter = ScriptedAdapter([])
         yield Harness(
             context, registry.adapter, sent, created.operation.id, created.job.id
         )
-    await engine.dispose()
 
 
 async def test_accepted_payment_waits_for_webhook(harness: Harness) -> None:

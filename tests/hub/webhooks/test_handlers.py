@@ -7,23 +7,15 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, update
 
-from hub.config import load_settings
-from hub.jobs.breakers import Breakers
-from hub.jobs.outbox import Dispatcher
 from hub.jobs.runner import WorkerContext, execute_job
-from hub.operations import OperationState, change_state, create_payment_operation
-from hub.payments import validate_create_payment
-from hub.persistence.database import create_engine, create_session_factory
-from hub.persistence.migrate import upgrade
+from hub.operations import OperationState, change_state
 from hub.persistence.models import HandlerRun, Job, Operation, WebhookEvent
-from hub.registry import Registry
 from hub.webhooks.intake import store_webhook
-from integrations.v1 import hub_pb2
+from tests.hub.sqlite_worker import sqlite_worker
 
 
 @dataclasses.dataclass
@@ -65,40 +57,8 @@ async def harness(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Harness]:
     monkeypatch.setenv("HUB_DEV_RAPYD_SECRET_KEY", "handler-test-secret")
-    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}"
-    upgrade(url)
-    settings = dataclasses.replace(load_settings({}), database_url=url)
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
-    payment = validate_create_payment(
-        hub_pb2.CreatePaymentRequest(
-            idempotency_key="k1",
-            country="DE",
-            amount="10.00",
-            currency="EUR",
-            payment_method_type="de_visa_card",
-        )
-    )
-    async with sessions.begin() as session:
-        created = await create_payment_operation(
-            session=session,
-            caller="svc",
-            payment=payment,
-            provider="rapyd",
-            max_attempts=3,
-        )
-    async with aiohttp.ClientSession() as http:
-        context = WorkerContext(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            registry=Registry(settings),
-            http=http,
-            breakers=Breakers(settings),
-            dispatcher=Dispatcher(lambda job_id, delay: None),
-        )
+    async with sqlite_worker(tmp_path) as (context, created):
         yield Harness(context, created.operation.id)
-    await engine.dispose()
 
 
 async def test_completed_event_settles_operation(harness: Harness) -> None:
