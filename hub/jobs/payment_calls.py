@@ -32,6 +32,15 @@ from hub.persistence.models import Attempt, Operation, utc_now
 logger = logging.getLogger(__name__)
 
 
+# Provider error codes are short; a longer one is cut to fit its column
+# instead of failing the write that records the outcome.
+PROVIDER_CODE_LENGTH = 128
+
+
+def _column_text(code: str | None) -> str | None:
+    return code[:PROVIDER_CODE_LENGTH] if code else None
+
+
 def provider_idempotency_key(operation_id: str) -> str:
     """Return the key sent to the provider on every attempt of one operation."""
     return f"hub-{operation_id}"
@@ -218,7 +227,7 @@ async def _record_success(
             "error_code": "PROVIDER_DECLINED",
             "error_message": result.error_message
             or f"provider status {result.provider_status}",
-            "provider_error_code": result.error_code,
+            "provider_error_code": _column_text(result.error_code),
         }
 
     async with context.sessions.begin() as session:
@@ -229,7 +238,7 @@ async def _record_success(
             outcome="succeeded",
             http_status=result.http_status,
             provider_request_id=result.provider_request_id,
-            provider_error_code=result.error_code,
+            provider_error_code=_column_text(result.error_code),
         )
         # PENDING only: a webhook may already have settled the operation.
         changed = await change_state(
@@ -270,7 +279,7 @@ async def _record_failure(
                 number,
                 outcome=outcome,
                 http_status=error.provider_http_status,
-                provider_error_code=error.provider_code,
+                provider_error_code=_column_text(error.provider_code),
                 error_message=error.message,
             )
         if error.retryable:
@@ -295,7 +304,7 @@ async def _record_failure(
                 values={
                     "error_code": error.reason,
                     "error_message": error.message,
-                    "provider_error_code": error.provider_code,
+                    "provider_error_code": _column_text(error.provider_code),
                 },
             )
         if not error.retryable:
