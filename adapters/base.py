@@ -16,7 +16,7 @@ from typing import Protocol
 
 
 class ProviderOutcome(enum.Enum):
-    """What a provider response or event means for the hub's operation."""
+    """Effect of a provider response or event on the hub's operation."""
 
     PROCESSING = "processing"
     SUCCEEDED = "succeeded"
@@ -44,7 +44,7 @@ class PaymentRequest:
 
 @dataclass(frozen=True)
 class PaymentResult:
-    """The provider's answer to a create-payment call that it accepted."""
+    """The provider's response to a create-payment call that it accepted."""
 
     outcome: ProviderOutcome
     provider_reference: str
@@ -60,7 +60,7 @@ class InboundEvent:
     """A verified provider webhook, reduced to what the hub acts on.
 
     ``merchant_reference`` is the hub operation id that the hub sent to the
-    provider when it created the payment; ``outcome`` is None for event
+    provider when it created the payment. ``outcome`` is None for event
     types that change no operation.
     """
 

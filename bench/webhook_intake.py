@@ -3,9 +3,9 @@
 The gateway verifies each signed Rapyd webhook, stores it with its job in
 PostgreSQL, commits, and sends the job id to Redis before it responds. The
 bare handler only reads the body and responds 200. Both run as one process
-each and get the same load from one aiohttp client process (a Python client,
-so both figures share its limit); the report gives the gateway's throughput
-as a ratio of the bare handler's. No worker runs, so jobs stay queued.
+each and get the same load from one aiohttp client process. It is a Python
+client, so both figures share its limit. The report gives the gateway's
+throughput as a ratio of the bare handler's. No worker runs, so jobs stay queued.
 
 Run with PostgreSQL and Redis on 127.0.0.1:
     python bench/webhook_intake.py --seconds 10 --runs 3

@@ -110,8 +110,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
         )
         return _retry_later("the gateway is busy; send the event again later")
     except UNREACHABLE_DATABASE_ERRORS as exc:
-        # No traceback: in an outage this repeats for every request, and
-        # the error's type and message say what failed.
+        # No traceback, because in an outage this repeats for every request
+        # and the error's type and message name the failure.
         logger.error(
             "%s webhook %s not stored: database unavailable (%s: %s), responded 503",
             provider,

@@ -20,7 +20,7 @@ DEV_DATABASE_PATH = Path(".hub") / "dev.sqlite3"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how fast a failing job is retried."""
+    """Attempt limit and backoff bounds for failing jobs."""
 
     max_attempts: int = 6
     min_backoff_seconds: float = 1.0
@@ -60,7 +60,7 @@ class Settings:
 
 
 def normalize_database_url(url: str) -> str:
-    """Pick the async drivers the hub uses: psycopg 3 and aiosqlite."""
+    """Return ``url`` with the async drivers the hub uses: psycopg 3 and aiosqlite."""
     for prefix in ("postgresql+psycopg://", "sqlite+aiosqlite://"):
         if url.startswith(prefix):
             return url
@@ -114,7 +114,7 @@ def _required(
     dev_default: str,
     missing: list[str],
 ) -> str:
-    """Return the variable, or its dev default; in production note it missing."""
+    """Return the variable or its dev default; in production, add it to ``missing``."""
     value = env.get(name, "")
     if value:
         return value

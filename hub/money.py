@@ -19,7 +19,7 @@ MAX_MINOR_UNITS = 2**63 - 1
 
 
 class AmountError(ValueError):
-    """An amount or currency that cannot be used; the message says why."""
+    """An amount or currency that cannot be used; the message gives the reason."""
 
 
 def currency_exponent(code: str) -> int:

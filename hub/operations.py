@@ -9,17 +9,27 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import IdempotencyKeyReusedError, NotFoundError
 from hub.jobs import outbox
 from hub.payments import NewPayment
 from hub.persistence.database import dialect_insert
-from hub.persistence.models import Job, Operation, utc_now
+from hub.persistence.models import (
+    Attempt,
+    HandlerRun,
+    Job,
+    Operation,
+    WebhookEvent,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class OperationState(enum.StrEnum):
@@ -124,6 +134,59 @@ async def get_operation(
     if operation is None or (caller is not None and operation.caller != caller):
         raise NotFoundError(f"operation {operation_id!r} not found")
     return operation
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything stored about one operation, for ops and support."""
+
+    operation: Operation
+    attempts: list[Attempt]
+    webhook_events: list[WebhookEvent]
+    runs_by_event: dict[str, list[HandlerRun]]
+    jobs: list[Job]
+
+
+async def _rows(session: AsyncSession, statement: Select[T]) -> list[T]:
+    return list((await session.execute(statement)).scalars())
+
+
+async def load_evidence(*, session: AsyncSession, operation_id: str) -> Evidence:
+    """Load an operation with its attempts, webhook events, handler runs and jobs."""
+    operation = await get_operation(session=session, operation_id=operation_id)
+    attempts = await _rows(
+        session,
+        select(Attempt)
+        .where(Attempt.operation_id == operation_id)
+        .order_by(Attempt.number),
+    )
+    events = await _rows(
+        session,
+        select(WebhookEvent)
+        .where(WebhookEvent.operation_id == operation_id)
+        .order_by(WebhookEvent.received_at),
+    )
+    event_ids = [event.id for event in events]
+    runs = await _rows(
+        session,
+        select(HandlerRun)
+        .where(HandlerRun.webhook_event_id.in_(event_ids))
+        .order_by(HandlerRun.id),
+    )
+    jobs = await _rows(
+        session,
+        select(Job)
+        .where(
+            or_(Job.operation_id == operation_id, Job.webhook_event_id.in_(event_ids))
+        )
+        .order_by(Job.created_at),
+    )
+    runs_by_event: dict[str, list[HandlerRun]] = {
+        event_id: [] for event_id in event_ids
+    }
+    for run in runs:
+        runs_by_event[run.webhook_event_id].append(run)
+    return Evidence(operation, attempts, events, runs_by_event, jobs)
 
 
 async def change_state(

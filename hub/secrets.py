@@ -17,8 +17,8 @@ from hub.errors import ConfigurationError
 def resolve_secret(reference: str, *, setting: str) -> str:
     """Return the secret that ``reference`` points to.
 
-    ``setting`` names the configuration entry, so an error tells the operator
-    which variable to fix without printing the secret.
+    ``setting`` names the configuration entry, so an error names the variable
+    to fix without printing the secret.
     """
     scheme, _, target = reference.partition(":")
     if scheme == "env" and target:

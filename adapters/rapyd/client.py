@@ -150,7 +150,7 @@ class RapydAdapter:
         # ServerTimeoutError is also a ClientError, so timeouts go first.
         except TimeoutError as exc:
             raise ProviderTimeoutError(
-                f"rapyd did not answer within {self._config.timeout_seconds} s",
+                f"rapyd did not respond within {self._config.timeout_seconds} s",
                 provider=PROVIDER,
             ) from exc
         except aiohttp.ClientError as exc:

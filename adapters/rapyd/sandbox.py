@@ -26,7 +26,7 @@ Test controls, without authentication:
   passed authentication), ``charges`` (payments created), ``webhooks_sent``
   (deliveries that got a 2xx response) and ``webhooks_failed`` (deliveries that
   gave up after every retry).
-* ``POST /_sandbox/faults`` with any of ``fail_next`` (answer the next N
+* ``POST /_sandbox/faults`` with any of ``fail_next`` (respond to the next N
   Create Payment calls with ``fail_status``, default 503, and create nothing),
   ``delay_seconds`` (wait before every Create Payment call until reset),
   ``hang_next`` (wait ``hang_seconds``, default 300, before the next N calls)

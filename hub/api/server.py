@@ -60,7 +60,7 @@ class HubServer:
 def create_server(services: HubServices, tokens: TokenStore, address: str) -> HubServer:
     """Build the server bound to ``address``; a port of 0 picks a free one."""
     # gRPC sets SO_REUSEPORT by default, which lets a second server bind the
-    # same port and silently take half of the calls; an address in use must
+    # same port and silently take half of the calls. An address in use must
     # be an error instead.
     server = aio.server(
         interceptors=[AuthorizationInterceptor(tokens)],

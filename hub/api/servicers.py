@@ -8,16 +8,14 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.api import convert
 from hub.config import Settings
 from hub.errors import FieldViolation, ValidationError
 from hub.jobs.outbox import Dispatcher
-from hub.operations import create_payment_operation, get_operation
+from hub.operations import create_payment_operation, get_operation, load_evidence
 from hub.payments import validate_create_payment
-from hub.persistence.models import Attempt, HandlerRun, Job, WebhookEvent
 from hub.rbac.interceptor import current_principal
 from hub.registry import Registry
 from integrations.v1 import admin_pb2, admin_pb2_grpc, hub_pb2, hub_pb2_grpc
@@ -28,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class HubServices:
-    """What the servicers share: settings, database, registry and broker."""
+    """Settings, database, registry and broker shared by the servicers."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -111,54 +109,15 @@ class IntegrationAdminServicer(admin_pb2_grpc.IntegrationAdminServicer):
     ) -> admin_pb2.OperationEvidence:
         operation_id = _checked_operation_id(request.id)
         async with self._services.sessions() as session:
-            operation = await get_operation(session=session, operation_id=operation_id)
-            attempts = (
-                await session.execute(
-                    select(Attempt)
-                    .where(Attempt.operation_id == operation_id)
-                    .order_by(Attempt.number)
-                )
-            ).scalars()
-            events = list(
-                (
-                    await session.execute(
-                        select(WebhookEvent)
-                        .where(WebhookEvent.operation_id == operation_id)
-                        .order_by(WebhookEvent.received_at)
-                    )
-                ).scalars()
-            )
-            runs = list(
-                (
-                    await session.execute(
-                        select(HandlerRun)
-                        .where(HandlerRun.webhook_event_id.in_([e.id for e in events]))
-                        .order_by(HandlerRun.id)
-                    )
-                ).scalars()
-            )
-            jobs = (
-                await session.execute(
-                    select(Job)
-                    .where(
-                        or_(
-                            Job.operation_id == operation_id,
-                            Job.webhook_event_id.in_([e.id for e in events]),
-                        )
-                    )
-                    .order_by(Job.created_at)
-                )
-            ).scalars()
+            evidence = await load_evidence(session=session, operation_id=operation_id)
 
-            return admin_pb2.OperationEvidence(
-                operation=convert.operation_message(operation),
-                attempts=[convert.attempt_message(a) for a in attempts],
-                webhook_events=[
-                    convert.webhook_event_message(
-                        event, [r for r in runs if r.webhook_event_id == event.id]
-                    )
-                    for event in events
-                ],
-                jobs=[convert.job_message(job) for job in jobs],
-                request_fingerprint=operation.request_fingerprint,
-            )
+        return admin_pb2.OperationEvidence(
+            operation=convert.operation_message(evidence.operation),
+            attempts=[convert.attempt_message(a) for a in evidence.attempts],
+            webhook_events=[
+                convert.webhook_event_message(event, evidence.runs_by_event[event.id])
+                for event in evidence.webhook_events
+            ],
+            jobs=[convert.job_message(job) for job in evidence.jobs],
+            request_fingerprint=evidence.operation.request_fingerprint,
+        )

@@ -1,7 +1,7 @@
 """The one place where hub errors become gRPC statuses.
 
-Every error status carries a ``google.rpc.ErrorInfo`` detail (reason, the
-hub's domain, and ids as metadata); validation errors add a
+Every error status carries a ``google.rpc.ErrorInfo`` detail with the
+reason, the hub's domain, and ids as metadata. Validation errors add a
 ``google.rpc.BadRequest`` with one entry per invalid field.
 """
 

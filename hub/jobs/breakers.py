@@ -1,8 +1,8 @@
 """Per-provider circuit breakers whose state all worker processes share.
 
-With Redis configured the breaker state lives there, so one process seeing a
-provider fail opens the breaker for every process; dev mode keeps it in
-memory. Only retryable provider errors count as failures: a declined payment
+With Redis configured the breaker state lives there, so one process that
+sees a provider fail opens the breaker for every process. Dev mode keeps the
+state in memory. Only retryable provider errors count as failures: a declined payment
 shows that the provider is up.
 """
 

@@ -1,8 +1,8 @@
 """The Dramatiq broker: Redis in production, an in-process stub in dev mode.
 
 The broker only wakes workers. Every message carries a job id whose row in
-the database says what to do, so anything lost in Redis is rebuilt by the
-relay from the jobs table.
+the database describes the work, so the relay rebuilds anything lost in
+Redis from the jobs table.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ QUEUE_NAME = "hub-jobs"
 # and Redis hands its unacknowledged messages to other workers.
 HEARTBEAT_TIMEOUT_MS = 15_000
 
-# A Redis that accepts connections but does not respond must not hold a
-# request or a worker thread for long; the relay covers a send that failed.
+# A Redis that accepts connections but does not respond must not block a
+# request or a worker thread for long. The relay covers a send that failed.
 REDIS_TIMEOUT_SECONDS = 5.0
 
 

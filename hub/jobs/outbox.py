@@ -90,7 +90,7 @@ class Dispatcher:
         self._flusher: asyncio.Task[None] | None = None
 
     def dispatch_soon(self, job_ids: Iterable[str]) -> None:
-        """Send jobs in the background; failures are logged, never raised."""
+        """Send jobs in the background; ``_send_all`` logs failures."""
         self._pending.extend(job_ids)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
@@ -121,7 +121,7 @@ class Dispatcher:
     async def dispatch(
         self, job_ids: Iterable[str], *, delay: timedelta | None = None
     ) -> None:
-        """Send jobs; a failure is logged and left to the relay, never raised.
+        """Send jobs; ``_send_all`` logs a failure and leaves it to the relay.
 
         The jobs are already committed, so the caller's request succeeded
         whether or not the broker is reachable right now.

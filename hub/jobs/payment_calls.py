@@ -82,9 +82,9 @@ async def start_attempt(context: WorkerContext, operation_id: str, job_id: str) 
     """Record the start of a provider call and return its attempt number.
 
     An earlier attempt still without an end belonged to a worker that died
-    during the call (this job's lease ran out), so it is closed as abandoned:
-    whether the provider received it is unknown, which the provider
-    idempotency key makes harmless.
+    during the call, because this job's lease ran out. It is closed as
+    abandoned. Whether the provider received it is unknown, and the provider
+    idempotency key makes a repeat harmless.
     """
     async with context.sessions.begin() as session:
         await close_abandoned_attempts(session, operation_id)

@@ -120,7 +120,7 @@ async def claim_job(context: WorkerContext, job_id: str) -> ClaimedJob | None:
 async def _update_held_job(
     session: AsyncSession, job: ClaimedJob, **values: object
 ) -> None:
-    """Update the job only while this worker's claim still holds it."""
+    """Update the job only while this worker's claim is still current."""
     result = await session.execute(
         update(Job)
         .where(

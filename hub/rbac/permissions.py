@@ -28,9 +28,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ),
 }
 
-# Standard services that carry no business data and must answer without a
-# token: load balancers probe health, and grpcurl lists services through
-# reflection before a caller picks a method.
+# Standard services that carry no business data and must respond without a
+# token, because load balancers probe health and grpcurl lists services
+# through reflection before a caller picks a method.
 PUBLIC_SERVICES = frozenset(
     {
         "grpc.health.v1.Health",

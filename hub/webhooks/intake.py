@@ -23,11 +23,11 @@ logger = logging.getLogger(__name__)
 def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Return the headers to keep as evidence, with lower-case names.
 
-    Credentials are dropped. So is a value that is not valid UTF-8 or holds a
-    NUL, which PostgreSQL cannot store as JSON text; the signature headers
+    Credentials are dropped. So is a value that is not valid UTF-8 or contains
+    a NUL, because PostgreSQL cannot store it as JSON text. Signature headers
     are plain ASCII, so no header the verification used is lost.
     """
-    kept: dict[str, str] = {}
+    storable: dict[str, str] = {}
     for name, value in headers.items():
         lowered = name.lower()
         if lowered in UNSTORED_HEADERS:
@@ -40,8 +40,8 @@ def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if "\x00" in value or "\x00" in lowered:
             logger.warning("header %s contains NUL; not stored", lowered)
             continue
-        kept[lowered] = value
-    return kept
+        storable[lowered] = value
+    return storable
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ async def store_webhooks(
         await session.execute(
             dialect_insert(session)(WebhookEvent)
             # Sorted, so concurrent batches of two gateways take their row
-            # locks in one order and cannot deadlock.
+            # locks in the same order, which rules out a lock cycle between them.
             .values([rows[key] for key in sorted(rows)])
             .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
             .returning(WebhookEvent.id)

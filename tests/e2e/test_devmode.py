@@ -74,12 +74,12 @@ def test_dev_mode_exits_when_grpc_port_is_taken(tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
-        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        occupied_address = f"127.0.0.1:{holder.getsockname()[1]}"
 
         result = subprocess.run(
             [HUB_DEV],
             cwd=tmp_path,
-            env=dev_environment(HUB_GRPC_ADDRESS=taken),
+            env=dev_environment(HUB_GRPC_ADDRESS=occupied_address),
             capture_output=True,
             text=True,
             timeout=60,

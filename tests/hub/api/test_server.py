@@ -272,10 +272,12 @@ async def test_unexpected_error_is_internal_without_details(
 async def test_unreachable_database_is_unavailable(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def refuse(*args: object, **kwargs: object) -> None:
+    async def connection_refused(*args: object, **kwargs: object) -> None:
         raise OSError("connection refused")
 
-    monkeypatch.setattr("hub.api.servicers.create_payment_operation", refuse)
+    monkeypatch.setattr(
+        "hub.api.servicers.create_payment_operation", connection_refused
+    )
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await api.hub.CreatePayment(payment_request(), metadata=auth("service"))
